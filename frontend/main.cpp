@@ -1,1 +1,54 @@
-int main() { return 0; }
+// grootfs: the unprivileged frontend. Parses the command line, runs one command, and on
+// failure prints one line on stdout and exits non-zero, as the contract says.
+#include <signal.h>
+
+#include <exception>
+#include <iostream>
+
+#include "frontend/cli.h"
+#include "frontend/commands/commands.h"
+#include "frontend/log.h"
+#include "frontend/util/error.h"
+
+namespace {
+
+using grootfs::frontend::Invocation;
+namespace commands = grootfs::frontend::commands;
+
+int Dispatch(const Invocation& inv) {
+  if (inv.command == "create") return commands::Create(inv);
+  if (inv.command == "delete") return commands::Delete(inv);
+  if (inv.command == "stats") return commands::Stats(inv);
+  if (inv.command == "list") return commands::List(inv);
+  if (inv.command == "clean") return commands::Clean(inv);
+  if (inv.command == "capacity") return commands::Capacity(inv);
+  if (inv.command == "init-store") return commands::InitStore(inv);
+  if (inv.command == "delete-store") return commands::DeleteStore(inv);
+  throw grootfs::frontend::Error("unknown command " + inv.command);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);  // a helper that goes away is an error reply, not a signal
+  auto& log = grootfs::frontend::Logger::Get();
+  try {
+    const Invocation inv = grootfs::frontend::ParseCommandLine(argc, argv);
+    if (inv.command == "help") {
+      std::cout << inv.usage << std::endl;
+      return 0;
+    }
+    log.Configure(inv.log_level, inv.log_file);
+    log.SetCommand(inv.command);
+    for (const auto& warning : inv.config_warnings)
+      log.Info("config-warning", {{"warning", warning}});
+    return Dispatch(inv);
+  } catch (const std::exception& e) {
+    std::string line = e.what();
+    for (char& c : line)
+      if (c == '\n') c = ' ';
+    log.Error("failed", {{"error", line}});
+    std::cout << line << std::endl;
+    return 1;
+  }
+}

@@ -1,1 +1,52 @@
-int main() { return 0; }
+// Runs in: grootfs-helper (privileged: setuid root or file capabilities).
+// Trusts: nothing from the channel on fd 3, the environment, or the caller's other fds.
+//
+// The start-up sequence, in this order, before a byte is read from the peer:
+//   1. refuse to run unless fd 3 is a SOCK_SEQPACKET socket (the frontend's socketpair);
+//   2. make sure fds 0-2 are open (on /dev/null) and close every other fd;
+//   3. clear the environment;
+//   4. set no_new_privs: the helper never executes anything;
+//   5. serve the session.
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "helper/die.h"
+#include "helper/dispatch.h"
+#include "ipc/wire.h"
+
+namespace {
+
+using grootfs::helper::Die;
+using grootfs::helper::kExitSetup;
+
+void CheckChannel() {
+  int type = 0;
+  socklen_t len = sizeof type;
+  if (getsockopt(grootfs::ipc::kHelperChannelFd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+      type != SOCK_SEQPACKET)
+    Die("must be started by grootfs with its channel on fd 3", kExitSetup);
+}
+
+void SanitizeFds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (fcntl(fd, F_GETFD) >= 0) continue;
+    const int null = open("/dev/null", O_RDWR);
+    if (null != fd) _exit(kExitSetup);  // cannot even report: stderr is what is missing
+  }
+  if (close_range(grootfs::ipc::kHelperChannelFd + 1, ~0U, 0) != 0)
+    Die("close_range failed", kExitSetup);
+}
+
+}  // namespace
+
+int main() {
+  SanitizeFds();
+  CheckChannel();
+  if (clearenv() != 0) Die("clearenv failed", kExitSetup);
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Die("no_new_privs failed", kExitSetup);
+  return grootfs::helper::Serve(grootfs::ipc::UniqueFd(grootfs::ipc::kHelperChannelFd));
+}

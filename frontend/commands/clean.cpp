@@ -1,0 +1,87 @@
+// clean: remove layers no image uses, once the cache is over the threshold. Takes the store
+// lock exclusively only to decide and move layers aside; removal happens after.
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "frontend/commands/commands.h"
+#include "frontend/log.h"
+#include "frontend/store/layer_cache.h"
+#include "frontend/store/store.h"
+#include "frontend/util/error.h"
+
+namespace grootfs::frontend::commands {
+namespace {
+
+std::vector<std::string> Names(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return names;
+  while (dirent* e = readdir(d)) {
+    const std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  return names;
+}
+
+std::set<std::string> UsedLayers(const store::Paths& p) {
+  std::set<std::string> used;
+  for (const auto& id : Names(p.images())) {
+    try {
+      auto j = nlohmann::json::parse(store::ReadFile(p.image(id) + "/image.json"));
+      for (const auto& key : j.at("layers")) used.insert(key.get<std::string>());
+    } catch (const std::exception&) {
+      // An image without a readable record cannot pin anything; it is listed and deletable.
+    }
+  }
+  return used;
+}
+
+}  // namespace
+
+void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold) {
+  const store::Paths p{inv.store};
+  auto& log = Logger::Get();
+  std::uint64_t cache = 0;
+  for (const auto& key : Names(p.layers()))
+    if (auto r = store::ReadLayer(p, key)) cache += r->size;
+  if (threshold && *threshold > 0 && cache < static_cast<std::uint64_t>(*threshold)) {
+    log.Info("under-threshold", {{"cache_bytes", cache}, {"threshold", *threshold}});
+    return;
+  }
+  auto helper = HelperClient::Start(inv.helper_bin, p.root);
+  std::vector<std::string> doomed;
+  {
+    store::FileLock store_lock(p, "store", store::FileLock::Mode::kExclusive);
+    const auto used = UsedLayers(p);
+    for (const auto& key : Names(p.layers())) {
+      if (used.count(key) != 0) continue;
+      // A layer being made or checked right now is skipped; the next clean gets it.
+      auto layer_lock = store::FileLock::TryLock(p, "layer-" + key, store::FileLock::Mode::kExclusive);
+      if (!layer_lock.held()) continue;
+      const std::string name = store::RandomName();
+      auto tmp_lock = store::FileLock(p, "tmp-" + name, store::FileLock::Mode::kExclusive);
+      if (rename(p.layer(key).c_str(), (p.tmp() + "/" + name).c_str()) == 0) {
+        doomed.push_back(name);
+      }
+      (void)unlink((p.locks() + "/tmp-" + name).c_str());
+    }
+  }
+  // Outside the lock: the layers are already invisible. Anything left by a crash is swept too.
+  store::SweepTmp(p, *helper);
+  log.Info("cleaned", {{"layers_removed", doomed.size()}});
+}
+
+int Clean(const Invocation& inv) {
+  const store::Paths p{inv.store};
+  struct stat st{};
+  if (stat(p.root.c_str(), &st) != 0) return 0;
+  if (!store::IsStore(p)) throw Error(p.root + " is not a grootfs store");
+  CleanStore(inv, inv.threshold_bytes);
+  return 0;
+}
+
+}  // namespace grootfs::frontend::commands

@@ -1,0 +1,24 @@
+// One function per command of the contract. Each prints its stdout and returns the exit
+// status; failures are thrown as frontend::Error (main prints the one line).
+#pragma once
+
+#include "frontend/cli.h"
+
+namespace grootfs::frontend::commands {
+
+int Create(const Invocation& inv);
+int Delete(const Invocation& inv);
+int Stats(const Invocation& inv);
+int List(const Invocation& inv);
+int Clean(const Invocation& inv);
+int Capacity(const Invocation& inv);
+int InitStore(const Invocation& inv);
+int DeleteStore(const Invocation& inv);
+
+// Shared by delete and stats: "ID" or "STORE/images/ID" to the ID; throws for other paths.
+std::string ImageIdFromArg(const Invocation& inv, const std::string& arg);
+
+// Removes unused layers when the cache is over the threshold (clean and --with-clean).
+void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold);
+
+}  // namespace grootfs::frontend::commands

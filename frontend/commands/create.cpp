@@ -1,0 +1,140 @@
+// create: read and verify the image, make sure every layer is in the cache, then make the
+// image directory in tmp/, mount it through the helper and rename it into images/.
+#include <sys/stat.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "frontend/commands/commands.h"
+#include "frontend/image/oci_layout.h"
+#include "frontend/image/reference.h"
+#include "frontend/image/tar_image.h"
+#include "frontend/image_id.h"
+#include "frontend/log.h"
+#include "frontend/store/layer_cache.h"
+#include "frontend/store/store.h"
+#include "frontend/util/error.h"
+
+namespace grootfs::frontend::commands {
+namespace {
+
+using store::FileLock;
+
+image::ImageSpec LoadImage(const Invocation& inv, const std::string& ref_text) {
+  const image::ImageRef ref = image::ParseImageRef(ref_text);
+  switch (ref.kind) {
+    case image::RefKind::kOci: {
+      image::LoadOptions options;
+      options.skip_layer_validation = inv.skip_layer_validation;
+      return image::LoadOciImage(ref.path, ref.ref_name, options);
+    }
+    case image::RefKind::kTar:
+      return image::LoadTarImage(ref.path);
+    case image::RefKind::kDocker:
+      break;
+  }
+  throw Error("docker:// images are not supported yet: " + ref_text);
+}
+
+// Directories the image config declares as volumes exist in the rootfs (made in the upper dir).
+void MakeVolumes(const std::string& upper, const std::vector<std::string>& volumes,
+                 const store::Owner& owner) {
+  for (const std::string& volume : volumes) {
+    std::string path = upper;
+    std::size_t i = 0;
+    while (i < volume.size()) {
+      std::size_t j = volume.find('/', i);
+      if (j == std::string::npos) j = volume.size();
+      const std::string part = volume.substr(i, j - i);
+      i = j + 1;
+      if (part.empty() || part == ".") continue;
+      if (part == "..") throw Error("bad volume path " + volume);
+      path += "/" + part;
+      store::MakeDir(path, 0755, owner);
+    }
+  }
+}
+
+nlohmann::json OutputJson(const Invocation& inv, const store::Paths& p, const std::string& id,
+                          const image::ImageSpec& spec, const std::vector<std::string>& keys) {
+  nlohmann::json out;
+  out["root"] = {{"path", p.image(id) + "/rootfs"}};
+  if (spec.env) out["process"] = {{"env", *spec.env}};
+  out["mounts"] = nlohmann::json::array();
+  if (inv.without_mount) {
+    std::string lower;
+    for (const std::string& key : keys) lower += (lower.empty() ? "" : ":") + p.layer(key) + "/diff";
+    out["mounts"].push_back({{"destination", "/"},
+                             {"type", "overlay"},
+                             {"source", "overlay"},
+                             {"options",
+                              {"lowerdir=" + lower, "upperdir=" + p.image(id) + "/diff",
+                               "workdir=" + p.image(id) + "/work", "userxattr"}}});
+  }
+  return out;
+}
+
+}  // namespace
+
+int Create(const Invocation& inv) {
+  if (inv.args.size() != 2) throw Error("usage: grootfs create [flags] IMAGE ID");
+  const std::string& ref_text = inv.args[0];
+  const std::string& id = inv.args[1];
+  if (!IsValidImageId(id)) throw Error("invalid image id '" + id + "'");
+  const store::Paths p{inv.store};
+  store::RequireStore(p);
+  if (inv.disk_limit_size_bytes && *inv.disk_limit_size_bytes > 0)
+    throw Error("disk limits need a store with quota support, which this store does not have");
+  struct stat st{};
+  if (lstat(p.image(id).c_str(), &st) == 0) throw Error("image " + id + " already exists");
+
+  auto& log = Logger::Get();
+  log.Info("starting", {{"image", ref_text}, {"id", id}});
+  if (inv.with_clean) CleanStore(inv, inv.threshold_bytes);
+  const image::ImageSpec spec = LoadImage(inv, ref_text);
+  if (spec.layers.empty()) throw Error("image " + ref_text + " has no layers");
+  if (spec.layers.size() > 500) throw Error("image " + ref_text + " has more than 500 layers");
+
+  auto helper = HelperClient::Start(inv.helper_bin, p.root);
+  const store::Owner owner = store::StoreOwner(p);
+  // Layers first (each under its own lock), then the image under the shared store lock. A
+  // concurrent clean may remove a layer in between: then the check below fails and we retry.
+  for (int attempt = 0;; ++attempt) {
+    std::vector<store::LayerRecord> records;
+    for (const auto& layer : spec.layers) records.push_back(EnsureLayer(p, *helper, layer));
+
+    FileLock store_lock(p, "store", FileLock::Mode::kShared);
+    bool all_there = true;
+    for (const auto& r : records) all_there = all_there && store::ReadLayer(p, r.key).has_value();
+    if (!all_there) {
+      if (attempt >= 3) throw Error("layers keep disappearing from the store; is clean looping?");
+      continue;
+    }
+    const std::vector<std::string> keys = store::MountOrder(records);
+    store::WorkDir work(p, *helper);
+    store::MakeDir(work.path() + "/rootfs", 0755, owner);
+    store::MakeDir(work.path() + "/diff", 0755, owner);
+    store::MakeDir(work.path() + "/work", 0700, owner);
+    MakeVolumes(work.path() + "/diff", spec.volumes, owner);
+    nlohmann::json layers = nlohmann::json::array();
+    for (const auto& r : records) layers.push_back(r.key);
+    nlohmann::json record = {{"image", ref_text}, {"layers", layers}, {"mounted", !inv.without_mount}};
+    if (spec.env) record["env"] = *spec.env;
+    store::WriteFileAtomically(work.path() + "/image.json", record.dump(), owner);
+    if (!inv.without_mount) {
+      work.MarkMounted();
+      helper->MountRootfs(ipc::Area::kTmp, work.name(), keys);
+    }
+    try {
+      work.CommitTo(p.image(id));
+    } catch (const Error&) {
+      if (lstat(p.image(id).c_str(), &st) == 0) throw Error("image " + id + " already exists");
+      throw;
+    }
+    std::cout << OutputJson(inv, p, id, spec, keys).dump() << std::endl;
+    log.Info("ending", {{"id", id}});
+    return 0;
+  }
+}
+
+}  // namespace grootfs::frontend::commands

@@ -1,0 +1,50 @@
+// delete: hide the image from list by moving it into tmp/ (one rename), then unmount and
+// remove it through the helper. A missing image is success with a warning.
+#include <sys/stat.h>
+
+#include "frontend/commands/commands.h"
+#include "frontend/image_id.h"
+#include "frontend/log.h"
+#include "frontend/store/store.h"
+#include "frontend/util/error.h"
+
+namespace grootfs::frontend::commands {
+
+std::string ImageIdFromArg(const Invocation& inv, const std::string& arg) {
+  if (arg.find('/') == std::string::npos) {
+    if (!IsValidImageId(arg)) throw Error("invalid image id '" + arg + "'");
+    return arg;
+  }
+  const store::Paths p{inv.store};
+  std::string path = arg;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  const std::string prefix = p.images() + "/";
+  const std::string id = path.starts_with(prefix) ? path.substr(prefix.size()) : "";
+  if (id.empty() || id.find('/') != std::string::npos || !IsValidImageId(id))
+    throw Error("path " + arg + " is not an image in store " + p.root);
+  return id;
+}
+
+int Delete(const Invocation& inv) {
+  if (inv.args.size() != 1) throw Error("usage: grootfs delete ID|PATH");
+  const store::Paths p{inv.store};
+  const std::string id = ImageIdFromArg(inv, inv.args[0]);
+  struct stat st{};
+  if (stat(p.root.c_str(), &st) != 0) {
+    Logger::Get().Info("store-missing", {{"store", p.root}});
+    return 0;
+  }
+  if (!store::IsStore(p)) throw Error(p.root + " is not a grootfs store");
+  if (lstat(p.image(id).c_str(), &st) != 0) {
+    Logger::Get().Info("image-not-found", {{"id", id}, {"warning", "nothing to delete"}});
+    return 0;
+  }
+  auto helper = HelperClient::Start(inv.helper_bin, p.root);
+  store::FileLock store_lock(p, "store", store::FileLock::Mode::kShared);
+  if (!store::Discard(p, *helper, p.image(id)))
+    Logger::Get().Info("image-not-found", {{"id", id}, {"warning", "deleted concurrently"}});
+  Logger::Get().Info("ending", {{"id", id}});
+  return 0;
+}
+
+}  // namespace grootfs::frontend::commands

@@ -1,0 +1,84 @@
+// The read-only commands: list, stats and capacity.
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "frontend/commands/commands.h"
+#include "frontend/config.h"
+#include "frontend/store/layer_cache.h"
+#include "frontend/store/store.h"
+#include "frontend/util/error.h"
+
+namespace grootfs::frontend::commands {
+namespace {
+
+std::vector<std::string> ImageIds(const store::Paths& p) {
+  std::vector<std::string> ids;
+  DIR* d = opendir(p.images().c_str());
+  if (d == nullptr) return ids;
+  while (dirent* e = readdir(d)) {
+    const std::string n = e->d_name;
+    if (n != "." && n != "..") ids.push_back(n);
+  }
+  closedir(d);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+}  // namespace
+
+int List(const Invocation& inv) {
+  const store::Paths p{inv.store};
+  store::RequireStore(p);
+  const auto ids = ImageIds(p);
+  if (ids.empty()) std::cout << "Store empty" << std::endl;
+  for (const auto& id : ids) std::cout << p.image(id) << "\n";
+  std::cout.flush();
+  return 0;
+}
+
+int Stats(const Invocation& inv) {
+  if (inv.args.size() != 1) throw Error("usage: grootfs stats ID|PATH");
+  const store::Paths p{inv.store};
+  store::RequireStore(p);
+  const std::string id = ImageIdFromArg(inv, inv.args[0]);
+  const std::string dir = p.image(id);
+  std::string text;
+  try {
+    text = store::ReadFile(dir + "/image.json");
+  } catch (const Error&) {
+    throw Error("image " + id + " not found");
+  }
+  std::uint64_t layers = 0;
+  for (const auto& key : nlohmann::json::parse(text).at("layers")) {
+    auto record = store::ReadLayer(p, key.get<std::string>());
+    if (record) layers += record->size;
+  }
+  const std::uint64_t exclusive = store::DiskUsage(dir + "/diff");
+  nlohmann::json out = {{"disk_usage",
+                         {{"total_bytes_used", layers + exclusive},
+                          {"exclusive_bytes_used", exclusive}}}};
+  std::cout << out.dump() << std::endl;
+  return 0;
+}
+
+int Capacity(const Invocation& inv) {
+  const store::Paths p{inv.store};
+  std::uint64_t capacity = 0;
+  if (inv.store_size_bytes && *inv.store_size_bytes > 0) {
+    capacity = static_cast<std::uint64_t>(*inv.store_size_bytes);
+  } else {
+    store::RequireStore(p);
+    struct statvfs vfs{};
+    if (statvfs(p.root.c_str(), &vfs) != 0) throw Error("cannot read the store's filesystem size");
+    capacity = static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize;
+  }
+  std::cout << nlohmann::json{{"capacity", capacity}}.dump() << std::endl;
+  return 0;
+}
+
+}  // namespace grootfs::frontend::commands

@@ -1,0 +1,134 @@
+#include "frontend/helper_client.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "frontend/log.h"
+#include "frontend/util/error.h"
+#include "ipc/channel.h"
+
+namespace grootfs::frontend {
+namespace {
+
+std::string Describe(int code, const std::string& text) {
+  std::string s = text.empty() ? std::string("helper request failed") : text;
+  return s + ": " + std::strerror(code);
+}
+
+}  // namespace
+
+std::string DefaultHelperPath() {
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return "/usr/libexec/grootfs/grootfs-helper";
+  return (exe.parent_path().parent_path() / "libexec/grootfs/grootfs-helper").string();
+}
+
+std::unique_ptr<HelperClient> HelperClient::Start(const std::string& helper_bin,
+                                                  const std::string& store) {
+  const std::string path = helper_bin.empty() ? DefaultHelperPath() : helper_bin;
+  if (access(path.c_str(), X_OK) != 0)
+    throw Error("cannot run grootfs-helper at " + path + ": " + std::strerror(errno));
+  auto pair = ipc::SeqpacketPair();
+  if (!pair) throw Error("socketpair: " + std::string(std::strerror(pair.error().code)));
+  int err_pipe[2];
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) throw Error("pipe: " + std::string(std::strerror(errno)));
+  ipc::UniqueFd err_read(err_pipe[0]), err_write(err_pipe[1]);
+
+  const pid_t pid = fork();
+  if (pid < 0) throw Error("fork: " + std::string(std::strerror(errno)));
+  if (pid == 0) {
+    // Child: the helper's channel on fd 3, stderr into our pipe, nothing else, no environment.
+    const int helper_end = pair->second.get();
+    if (dup2(err_write.get(), STDERR_FILENO) < 0) _exit(127);
+    if (helper_end == ipc::kHelperChannelFd) {
+      if (fcntl(helper_end, F_SETFD, 0) < 0) _exit(127);
+    } else if (dup2(helper_end, ipc::kHelperChannelFd) < 0) {
+      _exit(127);
+    }
+    const int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) {
+      (void)dup2(devnull, STDIN_FILENO);
+      (void)dup2(devnull, STDOUT_FILENO);
+    }
+    char* const argv[] = {const_cast<char*>("grootfs-helper"), nullptr};
+    char* const envp[] = {nullptr};
+    execve(path.c_str(), argv, envp);
+    _exit(127);
+  }
+  pair->second.Reset();
+  err_write.Reset();
+  std::unique_ptr<HelperClient> client(
+      new HelperClient(std::move(pair->first), std::move(err_read), pid));
+  auto payload = ipc::Encode(ipc::HelloRequest{store});
+  client->Call(ipc::Op::kHello, payload, -1);
+  return client;
+}
+
+HelperClient::HelperClient(ipc::UniqueFd channel, ipc::UniqueFd stderr_pipe, pid_t pid)
+    : channel_(std::move(channel)), stderr_pipe_(std::move(stderr_pipe)), pid_(pid) {}
+
+HelperClient::~HelperClient() {
+  channel_.Reset();  // the helper sees EOF and exits
+  int status = 0;
+  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  std::string text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(stderr_pipe_.get(), buf, sizeof buf)) > 0) text.append(buf, buf + n);
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start)
+      Logger::Get().Error("helper-stderr", {{"line", text.substr(start, end - start)}});
+    start = end + 1;
+  }
+  Logger::Get().Debug("helper-exited", {{"status", WIFEXITED(status) ? WEXITSTATUS(status) : -1}});
+}
+
+std::vector<std::byte> HelperClient::Call(ipc::Op op, const std::vector<std::byte>& payload,
+                                          int fd) {
+  std::vector<int> fds;
+  if (fd >= 0) fds.push_back(fd);
+  if (auto sent = ipc::SendRequest(channel_.get(), op, payload, fds); !sent)
+    throw Error("grootfs-helper is gone: " + std::string(std::strerror(sent.error().code)));
+  auto reply = ipc::ReceiveReply(channel_.get(), op);
+  if (!reply) throw Error("grootfs-helper ended the session (see the log)");
+  if (reply->header.status != 0) {
+    std::string text(reinterpret_cast<const char*>(reply->payload.data()), reply->payload.size());
+    throw Error(Describe(reply->header.status, text));
+  }
+  return std::move(reply->payload);
+}
+
+ipc::UnpackLayerReply HelperClient::UnpackLayer(const std::string& work,
+                                                const std::vector<std::string>& base_dir,
+                                                int stream_fd) {
+  auto out = Call(ipc::Op::kUnpackLayer, ipc::Encode(ipc::UnpackLayerRequest{work, base_dir}),
+                  stream_fd);
+  auto reply = ipc::DecodeUnpackLayerReply(out);
+  if (!reply) throw Error("grootfs-helper sent a malformed reply");
+  return *reply;
+}
+
+void HelperClient::MountRootfs(ipc::Area area, const std::string& name,
+                               const std::vector<std::string>& layer_keys_topmost_first) {
+  ipc::MountRootfsRequest req{area, name, layer_keys_topmost_first, 0};
+  (void)Call(ipc::Op::kMountRootfs, ipc::Encode(req), -1);
+}
+
+void HelperClient::UnmountRootfs(ipc::Area area, const std::string& name) {
+  (void)Call(ipc::Op::kUnmountRootfs, ipc::Encode(ipc::PlaceRequest{area, name}), -1);
+}
+
+void HelperClient::RemoveTree(ipc::Area area, const std::string& name) {
+  (void)Call(ipc::Op::kRemoveTree, ipc::Encode(ipc::PlaceRequest{area, name}), -1);
+}
+
+}  // namespace grootfs::frontend

@@ -1,0 +1,105 @@
+#include "frontend/store/layer_cache.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <exception>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "frontend/image/layer_stream.h"
+#include "frontend/log.h"
+#include "frontend/util/error.h"
+
+namespace grootfs::frontend::store {
+namespace {
+
+std::vector<std::string> BaseDirComponents(const std::string& base) {
+  std::vector<std::string> parts;
+  std::size_t i = 0;
+  while (i < base.size()) {
+    std::size_t j = base.find('/', i);
+    if (j == std::string::npos) j = base.size();
+    std::string part = base.substr(i, j - i);
+    if (!part.empty() && part != ".") {
+      if (!ipc::IsPlainName(part)) throw Error("bad base directory " + base);
+      parts.push_back(std::move(part));
+    }
+    i = j + 1;
+  }
+  return parts;
+}
+
+}  // namespace
+
+std::optional<LayerRecord> ReadLayer(const Paths& p, const std::string& key) {
+  const std::string path = p.layer(key) + "/layer.json";
+  if (access(path.c_str(), F_OK) != 0) return std::nullopt;
+  try {
+    auto j = nlohmann::json::parse(ReadFile(path));
+    LayerRecord r;
+    r.key = key;
+    r.size = j.at("size").get<std::uint64_t>();
+    r.root_opaque = j.value("root_opaque", false);
+    return r;
+  } catch (const std::exception&) {
+    return std::nullopt;  // a corrupt record is a cache miss
+  }
+}
+
+LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::LayerSpec& layer) {
+  FileLock lock(p, "layer-" + layer.cache_key, FileLock::Mode::kExclusive);
+  if (auto existing = ReadLayer(p, layer.cache_key)) return *existing;
+  // A directory without a readable record is debris of a crash: move it away first.
+  (void)Discard(p, helper, p.layer(layer.cache_key));
+
+  auto& log = Logger::Get();
+  log.Info("unpacking-layer", {{"key", layer.cache_key}, {"digest", layer.digest}});
+  WorkDir work(p, helper);
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw Error("pipe: " + std::string(std::strerror(errno)));
+  ipc::UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+
+  std::exception_ptr stream_error;
+  std::thread writer([&] {
+    try {
+      (void)image::StreamLayer(layer, write_end.get());
+    } catch (...) {
+      stream_error = std::current_exception();
+    }
+    write_end.Reset();  // EOF for the helper, success or not
+  });
+  ipc::UnpackLayerReply reply;
+  std::exception_ptr unpack_error;
+  try {
+    reply = helper.UnpackLayer(work.name(), BaseDirComponents(layer.base_directory),
+                               read_end.get());
+  } catch (...) {
+    unpack_error = std::current_exception();
+  }
+  read_end.Reset();  // a writer still blocked on a full pipe gets EPIPE
+  writer.join();
+  if (stream_error) std::rethrow_exception(stream_error);  // verification says why
+  if (unpack_error) std::rethrow_exception(unpack_error);
+
+  LayerRecord record{layer.cache_key, reply.bytes, (reply.flags & ipc::kLayerRootOpaque) != 0};
+  nlohmann::json j = {{"size", record.size},       {"root_opaque", record.root_opaque},
+                      {"digest", layer.digest},    {"diff_id", layer.diff_id},
+                      {"verified", layer.verify}};
+  WriteFileAtomically(work.path() + "/layer.json", j.dump(), StoreOwner(p));
+  work.CommitTo(p.layer(layer.cache_key));
+  log.Info("layer-unpacked", {{"key", layer.cache_key}, {"bytes", record.size}});
+  return record;
+}
+
+std::vector<std::string> MountOrder(const std::vector<LayerRecord>& layers_lowest_first) {
+  std::vector<std::string> keys;
+  for (auto it = layers_lowest_first.rbegin(); it != layers_lowest_first.rend(); ++it) {
+    keys.push_back(it->key);
+    if (it->root_opaque) break;
+  }
+  return keys;
+}
+
+}  // namespace grootfs::frontend::store

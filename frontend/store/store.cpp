@@ -1,0 +1,203 @@
+#include "frontend/store/store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "frontend/log.h"
+#include "frontend/util/error.h"
+
+namespace grootfs::frontend::store {
+namespace {
+
+std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+std::vector<std::string> ListDir(const std::string& path) {
+  std::vector<std::string> names;
+  DIR* d = opendir(path.c_str());
+  if (d == nullptr) return names;
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(std::move(n));
+  }
+  closedir(d);
+  return names;
+}
+
+}  // namespace
+
+bool IsStore(const Paths& p) {
+  struct stat st{};
+  return stat(p.marker().c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+void RequireStore(const Paths& p) {
+  struct stat st{};
+  if (stat(p.root.c_str(), &st) != 0)
+    throw Error("store " + p.root + " does not exist: run init-store first");
+  if (!IsStore(p)) throw Error("store " + p.root + " is not initialised: run init-store first");
+}
+
+std::string RandomName() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* hex = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < 32; ++i) s += hex[rng() & 15];
+  return s;
+}
+
+Owner StoreOwner(const Paths& p) {
+  struct stat st{};
+  if (stat(p.root.c_str(), &st) != 0) throw Error(Errno("cannot stat store " + p.root));
+  return Owner{st.st_uid, st.st_gid};
+}
+
+void MakeDir(const std::string& path, mode_t mode, const Owner& owner) {
+  if (mkdir(path.c_str(), mode) != 0 && errno != EEXIST) throw Error(Errno("mkdir " + path));
+  if (chmod(path.c_str(), mode) != 0) throw Error(Errno("chmod " + path));
+  if (geteuid() == 0 && (owner.uid != 0 || owner.gid != 0) &&
+      chown(path.c_str(), owner.uid, owner.gid) != 0)
+    throw Error(Errno("chown " + path));
+}
+
+void WriteFileAtomically(const std::string& path, const std::string& content, const Owner& owner) {
+  const std::string tmp = path + ".tmp";
+  ipc::UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd) throw Error(Errno("cannot write " + tmp));
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = write(fd.get(), content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw Error(Errno("cannot write " + tmp));
+    done += static_cast<std::size_t>(n);
+  }
+  if (geteuid() == 0 && (owner.uid != 0 || owner.gid != 0))
+    (void)!fchown(fd.get(), owner.uid, owner.gid);
+  if (fsync(fd.get()) != 0) throw Error(Errno("cannot sync " + tmp));
+  fd.Reset();
+  if (rename(tmp.c_str(), path.c_str()) != 0) throw Error(Errno("cannot rename " + tmp));
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(Errno("cannot read " + path));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+FileLock::FileLock(const Paths& p, const std::string& name, Mode mode,
+                   std::chrono::seconds timeout) {
+  const std::string path = p.locks() + "/" + name;
+  fd_.Reset(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd_) throw Error(Errno("cannot open lock " + path));
+  const int op = (mode == Mode::kShared ? LOCK_SH : LOCK_EX) | LOCK_NB;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool logged = false;
+  while (flock(fd_.get(), op) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) throw Error(Errno("cannot lock " + path));
+    if (!logged) {
+      Logger::Get().Debug("waiting-for-lock", {{"lock", name}});
+      logged = true;
+    }
+    if (std::chrono::steady_clock::now() > deadline)
+      throw Error("timed out waiting for lock " + name + " in the store");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+FileLock FileLock::TryLock(const Paths& p, const std::string& name, Mode mode) {
+  FileLock lock;
+  const std::string path = p.locks() + "/" + name;
+  lock.fd_.Reset(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock.fd_) return lock;
+  if (flock(lock.fd_.get(), (mode == Mode::kShared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0)
+    lock.fd_.Reset();
+  return lock;
+}
+
+WorkDir::WorkDir(const Paths& p, HelperClient& helper)
+    : paths_(p), helper_(helper), name_(RandomName()) {
+  lock_ = FileLock(p, "tmp-" + name_, FileLock::Mode::kExclusive, std::chrono::seconds(1));
+  MakeDir(path(), 0755, StoreOwner(p));
+}
+
+WorkDir::~WorkDir() {
+  if (committed_) {
+    (void)unlink((paths_.locks() + "/tmp-" + name_).c_str());
+    return;
+  }
+  try {
+    if (mounted_) helper_.UnmountRootfs(ipc::Area::kTmp, name_);
+    helper_.RemoveTree(ipc::Area::kTmp, name_);
+    (void)unlink((paths_.locks() + "/tmp-" + name_).c_str());
+  } catch (const std::exception& e) {
+    Logger::Get().Error("cleanup-failed", {{"path", path()}, {"error", e.what()}});
+  }
+}
+
+void WorkDir::CommitTo(const std::string& dest) {
+  if (renameat2(AT_FDCWD, path().c_str(), AT_FDCWD, dest.c_str(), RENAME_NOREPLACE) != 0) {
+    const int err = errno;
+    throw Error(err == EEXIST ? dest + " already exists" : Errno("cannot rename into " + dest));
+  }
+  committed_ = true;
+}
+
+bool Discard(const Paths& p, HelperClient& helper, const std::string& path) {
+  const std::string name = RandomName();
+  FileLock lock(p, "tmp-" + name, FileLock::Mode::kExclusive, std::chrono::seconds(1));
+  if (rename(path.c_str(), (p.tmp() + "/" + name).c_str()) != 0) {
+    if (errno == ENOENT) {
+      (void)unlink((p.locks() + "/tmp-" + name).c_str());
+      return false;
+    }
+    throw Error(Errno("cannot move " + path + " aside"));
+  }
+  helper.UnmountRootfs(ipc::Area::kTmp, name);
+  helper.RemoveTree(ipc::Area::kTmp, name);
+  (void)unlink((p.locks() + "/tmp-" + name).c_str());
+  return true;
+}
+
+void SweepTmp(const Paths& p, HelperClient& helper) {
+  for (const std::string& name : ListDir(p.tmp())) {
+    FileLock lock = FileLock::TryLock(p, "tmp-" + name, FileLock::Mode::kExclusive);
+    if (!lock.held()) continue;  // its owner is alive
+    Logger::Get().Info("sweeping-leftover", {{"name", name}});
+    helper.UnmountRootfs(ipc::Area::kTmp, name);
+    helper.RemoveTree(ipc::Area::kTmp, name);
+    (void)unlink((p.locks() + "/tmp-" + name).c_str());
+  }
+}
+
+std::uint64_t DiskUsage(const std::string& path) {
+  std::uint64_t total = 0;
+  std::set<std::pair<dev_t, ino_t>> seen;
+  std::vector<std::string> stack{path};
+  while (!stack.empty()) {
+    const std::string dir = stack.back();
+    stack.pop_back();
+    for (const std::string& name : ListDir(dir)) {
+      const std::string child = dir + "/" + name;
+      struct stat st{};
+      if (lstat(child.c_str(), &st) != 0) continue;
+      if (st.st_nlink > 1 && !S_ISDIR(st.st_mode) && !seen.insert({st.st_dev, st.st_ino}).second)
+        continue;
+      total += static_cast<std::uint64_t>(st.st_blocks) * 512;
+      if (S_ISDIR(st.st_mode)) stack.push_back(child);
+    }
+  }
+  return total;
+}
+
+}  // namespace grootfs::frontend::store

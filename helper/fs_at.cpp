@@ -1,0 +1,112 @@
+// Runs in: grootfs-helper (privileged). Trusts: nothing; every name is resolved with openat2.
+#include "helper/fs_at.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <memory>
+#include <vector>
+
+#include "ipc/limits.h"
+
+namespace grootfs::helper {
+
+Result<UniqueFd> OpenBeneath(int dir, const std::string& rel, int flags, std::uint64_t resolve,
+                             mode_t mode) {
+  open_how how{};
+  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC | O_NOFOLLOW);
+  how.mode = (flags & O_CREAT) != 0 ? mode : 0;
+  how.resolve = resolve;
+  long fd;
+  do fd = syscall(SYS_openat2, dir, rel.c_str(), &how, sizeof how);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Error::FromErrno("cannot open " + rel + " in the store");
+  return UniqueFd(static_cast<int>(fd));
+}
+
+std::string PlacePath(ipc::Area area, const std::string& name) {
+  switch (area) {
+    case ipc::Area::kTmp:
+      return "tmp/" + name;
+    case ipc::Area::kImages:
+      return "images/" + name;
+    case ipc::Area::kLayers:
+      return "layers/" + name;
+  }
+  return "tmp/" + name;  // unreachable: DecodePlace accepts only the three areas
+}
+
+std::string FdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
+
+namespace {
+
+struct DirCloser {
+  void operator()(DIR* d) const { (void)closedir(d); }
+};
+using DirPtr = std::unique_ptr<DIR, DirCloser>;
+
+std::vector<std::string> ListNames(int dir) {
+  std::vector<std::string> names;
+  int copy = fcntl(dir, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return names;
+  DirPtr d(fdopendir(copy));
+  if (!d) {
+    (void)close(copy);
+    return names;
+  }
+  rewinddir(d.get());
+  while (dirent* e = readdir(d.get())) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(std::move(n));
+  }
+  return names;
+}
+
+// Removes the contents of dir. At the depth limit, subdirectories are renamed up to `top`
+// instead of being descended into; the caller loops until `top` is empty.
+Result<void> RemoveLevel(int top, int dir, std::size_t depth, unsigned& moved) {
+  for (const std::string& name : ListNames(dir)) {
+    struct stat st{};
+    if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      return Error::FromErrno("stat " + name);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      if (unlinkat(dir, name.c_str(), 0) != 0 && errno != ENOENT)
+        return Error::FromErrno("unlink " + name);
+      continue;
+    }
+    if (depth >= ipc::limits::kMaxTreeDepth) {
+      const std::string up = ".grootfs-deep-" + std::to_string(++moved);
+      if (renameat(dir, name.c_str(), top, up.c_str()) != 0) return Error::FromErrno("rename");
+      continue;
+    }
+    auto sub = OpenBeneath(dir, name, O_RDONLY | O_DIRECTORY);
+    if (!sub) {
+      if (sub.error().code == EXDEV) return Error{EBUSY, "a mount is still inside " + name};
+      return sub.error();
+    }
+    // Make sure we may list and unlink inside (a directory may be mode 0000).
+    (void)fchmod(sub->get(), 0700);
+    if (auto r = RemoveLevel(top, sub->get(), depth + 1, moved); !r) return r;
+    if (unlinkat(dir, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+      return Error::FromErrno("rmdir " + name);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> RemoveContents(int dir) {
+  unsigned moved = 0;
+  for (;;) {
+    const unsigned before = moved;
+    if (auto r = RemoveLevel(dir, dir, 1, moved); !r) return r;
+    if (moved == before) return {};
+  }
+}
+
+}  // namespace grootfs::helper

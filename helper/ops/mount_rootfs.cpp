@@ -1,0 +1,96 @@
+// Runs in: grootfs-helper (privileged). Trusts: nothing from the peer.
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "helper/die.h"
+#include "helper/ops/handlers.h"
+
+namespace grootfs::helper {
+namespace {
+
+Result<void> SetString(int fs, const char* key, const std::string& value) {
+  if (fsconfig(fs, FSCONFIG_SET_STRING, key, value.c_str(), 0) != 0)
+    return Error::FromErrno(std::string("overlay option ") + key);
+  return {};
+}
+
+// Opens "<place>/<sub>" beneath the store: no symlink, no mount crossed.
+Result<UniqueFd> OpenPlaceDir(const Session& s, ipc::Area area, const std::string& name,
+                              const char* sub, std::uint64_t resolve = kStrict) {
+  return OpenBeneath(s.store(), PlacePath(area, name) + "/" + sub, O_PATH | O_DIRECTORY, resolve);
+}
+
+}  // namespace
+
+// Why this is safe: the image place and every layer key passed IsPlainName; the target, the
+// upper, work and every lower directory are opened by the helper beneath the store fd with
+// kStrict, and the overlay is told about them only as /proc/self/fd/N of those fds; the mount
+// is nodev always, and nosuid for any store that is not root's own; it lands on the target fd
+// with move_mount, so no path is looked up again after the checks.
+Result<Payload> HandleMountRootfs(Session& s, std::span<const std::byte> in,
+                                  std::span<UniqueFd> /*fds*/) {
+  auto req = ipc::DecodeMountRootfs(in);
+  if (!req) Die("malformed MountRootfs");
+  auto target = OpenPlaceDir(s, req->area, req->name, "rootfs");
+  auto upper = OpenPlaceDir(s, req->area, req->name, "diff");
+  auto work = OpenPlaceDir(s, req->area, req->name, "work");
+  if (!target) return target.error();
+  if (!upper) return upper.error();
+  if (!work) return work.error();
+
+  UniqueFd fs(fsopen("overlay", FSOPEN_CLOEXEC));
+  if (!fs) return Error::FromErrno("fsopen overlay");
+  for (const std::string& key : req->layer_keys) {
+    // One layer per call, topmost first: no option string to outgrow, up to overlay's limit.
+    auto lower = OpenPlaceDir(s, ipc::Area::kLayers, key, "diff");
+    if (!lower) return lower.error();
+    if (auto r = SetString(fs.get(), "lowerdir+", FdPath(lower->get())); !r) return r.error();
+  }
+  if (auto r = SetString(fs.get(), "upperdir", FdPath(upper->get())); !r) return r.error();
+  if (auto r = SetString(fs.get(), "workdir", FdPath(work->get())); !r) return r.error();
+  // Layers are unpacked in a user namespace, so whiteouts and opaque dirs use user.overlay.*.
+  if (fsconfig(fs.get(), FSCONFIG_SET_FLAG, "userxattr", nullptr, 0) != 0)
+    return Error::FromErrno("overlay option userxattr");
+  if (fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
+    return Error::FromErrno("overlay mount");
+  unsigned attrs = MOUNT_ATTR_NODEV;
+  if (s.rootless()) attrs |= MOUNT_ATTR_NOSUID;
+  if ((req->flags & ipc::kMountReadOnly) != 0) attrs |= MOUNT_ATTR_RDONLY;
+  UniqueFd mnt(fsmount(fs.get(), FSMOUNT_CLOEXEC, attrs));
+  if (!mnt) return Error::FromErrno("fsmount");
+  if (move_mount(mnt.get(), "", target->get(), "",
+                 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+    return Error::FromErrno("move_mount");
+  return Payload{};
+}
+
+// Why this is safe: the place passed IsPlainName and is opened beneath the store fd without
+// following symlinks (crossing onto the mount is the point); only a mount sitting exactly
+// there is unmounted, through /proc/self/fd/N of that fd. Nothing mounted is success.
+Result<Payload> HandleUnmountRootfs(Session& s, std::span<const std::byte> in,
+                                    std::span<UniqueFd> /*fds*/) {
+  auto req = ipc::DecodePlace(in);
+  if (!req) Die("malformed UnmountRootfs");
+  for (;;) {
+    auto rootfs = OpenPlaceDir(s, req->area, req->name, "rootfs", kStrictCrossMounts);
+    if (!rootfs) return rootfs.error().code == ENOENT ? Result<Payload>(Payload{}) : rootfs.error();
+    auto place = OpenBeneath(s.store(), PlacePath(req->area, req->name), O_PATH | O_DIRECTORY);
+    if (!place) return place.error();
+    // Something is mounted exactly there when the rootfs is on another mount than its parent.
+    struct statx below{}, above{};
+    if (statx(rootfs->get(), "", AT_EMPTY_PATH, STATX_MNT_ID, &below) != 0 ||
+        statx(place->get(), "", AT_EMPTY_PATH, STATX_MNT_ID, &above) != 0)
+      return Error::FromErrno("statx rootfs");
+    if (below.stx_mnt_id == above.stx_mnt_id) return Payload{};
+    const std::string path = FdPath(rootfs->get());
+    if (umount2(path.c_str(), 0) != 0) {
+      if (errno != EBUSY) return Error::FromErrno("unmount rootfs");
+      if (umount2(path.c_str(), MNT_DETACH) != 0) return Error::FromErrno("unmount rootfs");
+    }
+    // Loop: a rootfs mounted twice is unmounted twice.
+  }
+}
+
+}  // namespace grootfs::helper

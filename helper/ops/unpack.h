@@ -1,0 +1,26 @@
+// Runs in: grootfs-helper's unpack child, inside the store's user namespace.
+// Trusts: nothing in the tar stream.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "helper/fs_at.h"
+#include "ipc/codec.h"
+
+namespace grootfs::helper {
+
+// Splits a tar entry name into plain components: "./" and empty components dropped; "..",
+// an absolute name, NUL or an over-long name refused (nullopt). An empty result is the root.
+std::optional<std::vector<std::string>> CleanEntryPath(std::string_view name);
+
+// Unpacks the plain tar read from `stream` into the directory `layer`, under `base_dir`.
+// Nothing is written outside `layer`: every parent is resolved beneath it without following a
+// symlink, and the final component is never followed. Devices are skipped; OCI whiteouts
+// become overlay whiteouts (0/0 character devices, user.overlay.opaque).
+Result<ipc::UnpackLayerReply> UnpackTar(int stream, int layer,
+                                        const std::vector<std::string>& base_dir);
+
+}  // namespace grootfs::helper

@@ -1,0 +1,55 @@
+// Runs in: grootfs-helper (privileged). Trusts: the store marker written by root-only
+// init-store (checked to be root-owned and not writable by others); nothing from the peer.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "helper/fs_at.h"
+
+namespace grootfs::helper {
+
+struct IdRange {
+  std::uint32_t ns_id = 0;
+  std::uint32_t host_id = 0;
+  std::uint32_t size = 0;
+};
+
+// What init-store recorded about a store. Without mappings the store is root's: identity map.
+struct StoreMarker {
+  uid_t owner_uid = 0;
+  gid_t owner_gid = 0;
+  std::vector<IdRange> uid_map;
+  std::vector<IdRange> gid_map;
+};
+
+inline constexpr const char* kMarkerPath = "meta/store-marker";
+
+// Parses the marker's text. Pure: no I/O, so it is unit tested directly.
+Result<StoreMarker> ParseStoreMarker(std::string_view text);
+
+class Session {
+ public:
+  Session(UniqueFd store, StoreMarker marker, uid_t caller)
+      : store_(std::move(store)), marker_(std::move(marker)), caller_(caller) {}
+
+  int store() const { return store_.get(); }
+  const StoreMarker& marker() const { return marker_; }
+  uid_t caller() const { return caller_; }
+  // Root stores (owner 0, no mappings) keep setuid binaries working in containers.
+  bool rootless() const { return marker_.owner_uid != 0 || !marker_.uid_map.empty(); }
+
+ private:
+  UniqueFd store_;
+  StoreMarker marker_;
+  uid_t caller_;
+};
+
+// Resolves the store from "/" without following any symlink, reads its marker, and admits the
+// caller (real uid) only if it is root or the store's owner.
+Result<Session> OpenSession(const std::string& store_path, uid_t caller);
+
+}  // namespace grootfs::helper
