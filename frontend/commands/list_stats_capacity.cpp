@@ -54,7 +54,8 @@ int Stats(const Invocation& inv) {
     throw Error("image " + id + " not found");
   }
   std::uint64_t layers = 0;
-  for (const auto& key : nlohmann::json::parse(text).at("layers")) {
+  const nlohmann::json record = nlohmann::json::parse(text);
+  for (const auto& key : record.at("layers")) {
     auto record = store::ReadLayer(p, key.get<std::string>());
     if (record) layers += record->size;
   }
