@@ -1,0 +1,121 @@
+// The store's pure logic: mount order with opaque roots, file locks, image-path arguments.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "frontend/commands/commands.h"
+#include "frontend/store/layer_cache.h"
+#include "frontend/store/store.h"
+#include "frontend/util/error.h"
+
+using namespace grootfs::frontend;
+using store::FileLock;
+using store::LayerRecord;
+
+namespace {
+
+class StoreDir : public testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/grootfs-store-test-XXXXXX";
+    paths_.root = mkdtemp(tmpl);
+    ASSERT_EQ(mkdir(paths_.locks().c_str(), 0700), 0);
+  }
+  void TearDown() override { std::filesystem::remove_all(paths_.root); }
+  store::Paths paths_;
+};
+
+}  // namespace
+
+TEST(MountOrder, IsTopmostFirst) {
+  std::vector<LayerRecord> layers = {{"a", 1, false}, {"b", 1, false}, {"c", 1, false}};
+  EXPECT_EQ(store::MountOrder(layers), (std::vector<std::string>{"c", "b", "a"}));
+}
+
+TEST(MountOrder, CutsBelowTheTopmostOpaqueRoot) {
+  std::vector<LayerRecord> layers = {
+      {"a", 1, false}, {"b", 1, true}, {"c", 1, false}, {"d", 1, true}, {"e", 1, false}};
+  EXPECT_EQ(store::MountOrder(layers), (std::vector<std::string>{"e", "d"}));
+}
+
+TEST_F(StoreDir, ExclusiveLockExcludesOthersAndSharedLocksShare) {
+  FileLock shared1(paths_, "store", FileLock::Mode::kShared);
+  FileLock shared2 = FileLock::TryLock(paths_, "store", FileLock::Mode::kShared);
+  EXPECT_TRUE(shared2.held());
+  EXPECT_FALSE(FileLock::TryLock(paths_, "store", FileLock::Mode::kExclusive).held());
+  shared1.Release();
+  shared2.Release();
+  EXPECT_TRUE(FileLock::TryLock(paths_, "store", FileLock::Mode::kExclusive).held());
+}
+
+TEST_F(StoreDir, LockWaitTimesOutWithAClearError) {
+  FileLock held(paths_, "layer-x", FileLock::Mode::kExclusive);
+  // flock locks belong to the open file, so a second open in this process conflicts too.
+  try {
+    FileLock waiter(paths_, "layer-x", FileLock::Mode::kExclusive, std::chrono::seconds(0));
+    FAIL() << "the second exclusive lock was granted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("timed out"), std::string::npos);
+  }
+}
+
+TEST_F(StoreDir, ADeadHoldersLockIsFree) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    FileLock lock(paths_, "tmp-abc", FileLock::Mode::kExclusive);
+    _exit(0);  // dies holding it
+  }
+  int status;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(FileLock::TryLock(paths_, "tmp-abc", FileLock::Mode::kExclusive).held());
+}
+
+TEST_F(StoreDir, RequireStoreNamesInitStore) {
+  try {
+    store::RequireStore(paths_);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("init-store"), std::string::npos);
+  }
+  store::Paths missing{paths_.root + "/nope"};
+  EXPECT_THROW(store::RequireStore(missing), Error);
+}
+
+TEST_F(StoreDir, WriteFileAtomicallyLeavesNoTemporary) {
+  const std::string path = paths_.root + "/f.json";
+  store::WriteFileAtomically(path, "{}", store::Owner{0, 0});
+  EXPECT_EQ(store::ReadFile(path), "{}");
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+}
+
+TEST(ImageIdFromArg, AcceptsIdsAndPathsInTheStoreOnly) {
+  Invocation inv;
+  inv.store = "/var/lib/grootfs/store";
+  EXPECT_EQ(commands::ImageIdFromArg(inv, "abc"), "abc");
+  EXPECT_EQ(commands::ImageIdFromArg(inv, "/var/lib/grootfs/store/images/abc"), "abc");
+  EXPECT_EQ(commands::ImageIdFromArg(inv, "/var/lib/grootfs/store/images/abc/"), "abc");
+  EXPECT_THROW(commands::ImageIdFromArg(inv, "/etc/passwd"), Error);
+  EXPECT_THROW(commands::ImageIdFromArg(inv, "/var/lib/grootfs/store/images/a/b"), Error);
+  EXPECT_THROW(commands::ImageIdFromArg(inv, "/var/lib/grootfs/store/images/.."), Error);
+  EXPECT_THROW(commands::ImageIdFromArg(inv, "../x"), Error);
+}
+
+TEST(DiskUsage, CountsHardLinksOnce) {
+  char tmpl[] = "/tmp/grootfs-du-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  {
+    FILE* f = fopen((dir + "/a").c_str(), "w");
+    std::string mb(1 << 20, 'x');
+    fwrite(mb.data(), 1, mb.size(), f);
+    fclose(f);
+  }
+  const auto one = store::DiskUsage(dir);
+  ASSERT_EQ(link((dir + "/a").c_str(), (dir + "/b").c_str()), 0);
+  EXPECT_GE(one, 1u << 20);
+  EXPECT_EQ(store::DiskUsage(dir), one);
+  std::filesystem::remove_all(dir);
+}
