@@ -5,8 +5,10 @@
 //   1. refuse to run unless fd 3 is a SOCK_SEQPACKET socket (the frontend's socketpair);
 //   2. make sure fds 0-2 are open (on /dev/null) and close every other fd;
 //   3. clear the environment;
-//   4. set no_new_privs: the helper never executes anything;
-//   5. serve the session.
+//   4. check it holds what it needs (setuid root or file capabilities);
+//   5. keep only the capabilities the requests need, none effective; file access as the caller;
+//   6. set no_new_privs: the helper never executes anything;
+//   7. serve the session.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -16,6 +18,7 @@
 
 #include "helper/die.h"
 #include "helper/dispatch.h"
+#include "helper/privileges.h"
 #include "ipc/wire.h"
 
 namespace {
@@ -47,6 +50,8 @@ int main() {
   SanitizeFds();
   CheckChannel();
   if (clearenv() != 0) Die("clearenv failed", kExitSetup);
+  grootfs::helper::CheckInvocation();
+  grootfs::helper::TrimCapabilities();
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Die("no_new_privs failed", kExitSetup);
   return grootfs::helper::Serve(grootfs::ipc::UniqueFd(grootfs::ipc::kHelperChannelFd));
 }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "helper/die.h"
+#include "helper/privileges.h"
 #include "ipc/wire.h"
 
 namespace grootfs::helper {
@@ -59,6 +60,7 @@ Result<void> WriteProcFile(pid_t pid, const char* file, const std::string& text)
   go.write_end.Reset();
   ready.read_end.Reset();
   result.read_end.Reset();
+  (void)close(ipc::kHelperChannelFd);  // the child never speaks to the peer
   (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (unshare(CLONE_NEWUSER) != 0) Die("unshare(CLONE_NEWUSER) failed", kExitInvariant);
   char c = 'u';
@@ -96,6 +98,7 @@ Result<ipc::UnpackLayerReply> RunInStoreUserns(
   char c = 0;
   Result<void> mapped = Error{EIO, "unpack child did not start"};
   if (read(ready->read_end.get(), &c, 1) == 1 && c == 'u') {
+    ScopedCaps caps{CAP_SETUID, CAP_SETGID, CAP_SETFCAP, CAP_DAC_OVERRIDE};
     mapped = WriteProcFile(pid, "uid_map", MapText(session.marker().uid_map));
     if (mapped) mapped = WriteProcFile(pid, "gid_map", MapText(session.marker().gid_map));
   }

@@ -6,6 +6,7 @@
 
 #include "helper/die.h"
 #include "helper/ops/handlers.h"
+#include "helper/privileges.h"
 
 namespace grootfs::helper {
 namespace {
@@ -40,6 +41,10 @@ Result<Payload> HandleMountRootfs(Session& s, std::span<const std::byte> in,
   if (!upper) return upper.error();
   if (!work) return work.error();
 
+  // The overlay keeps the credentials it is created with and copies up with them: root's
+  // file ids and the file capabilities, raised for this block only, with CAP_SYS_ADMIN.
+  ScopedCaps caps{CAP_SYS_ADMIN, CAP_SETUID, CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_FOWNER, CAP_FSETID};
+  ScopedRootFsids root_fs;
   UniqueFd fs(fsopen("overlay", FSOPEN_CLOEXEC));
   if (!fs) return Error::FromErrno("fsopen overlay");
   for (const std::string& key : req->layer_keys) {
@@ -85,6 +90,7 @@ Result<Payload> HandleUnmountRootfs(Session& s, std::span<const std::byte> in,
       return Error::FromErrno("statx rootfs");
     if (below.stx_mnt_id == above.stx_mnt_id) return Payload{};
     const std::string path = FdPath(rootfs->get());
+    ScopedCaps caps{CAP_SYS_ADMIN};
     if (umount2(path.c_str(), 0) != 0) {
       if (errno != EBUSY) return Error::FromErrno("unmount rootfs");
       if (umount2(path.c_str(), MNT_DETACH) != 0) return Error::FromErrno("unmount rootfs");
