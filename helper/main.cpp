@@ -8,7 +8,8 @@
 //   4. check it holds what it needs (setuid root or file capabilities);
 //   5. keep only the capabilities the requests need, none effective; file access as the caller;
 //   6. set no_new_privs: the helper never executes anything;
-//   7. serve the session.
+//   7. install the seccomp allow list;
+//   8. serve the session.
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -19,6 +20,7 @@
 #include "helper/die.h"
 #include "helper/dispatch.h"
 #include "helper/privileges.h"
+#include "helper/seccomp_policy.h"
 #include "ipc/wire.h"
 
 namespace {
@@ -53,5 +55,6 @@ int main() {
   grootfs::helper::CheckInvocation();
   grootfs::helper::TrimCapabilities();
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Die("no_new_privs failed", kExitSetup);
+  grootfs::helper::InstallHelperSeccomp();
   return grootfs::helper::Serve(grootfs::ipc::UniqueFd(grootfs::ipc::kHelperChannelFd));
 }

@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
+#include <linux/landlock.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,6 +15,7 @@
 
 #include "helper/die.h"
 #include "helper/privileges.h"
+#include "helper/seccomp_policy.h"
 #include "ipc/wire.h"
 
 namespace grootfs::helper {
@@ -47,15 +50,36 @@ std::string MapText(const std::vector<IdRange>& ranges) {
 
 Result<void> WriteProcFile(pid_t pid, const char* file, const std::string& text) {
   const std::string path = "/proc/" + std::to_string(pid) + "/" + file;
-  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd) return Error::FromErrno(std::string("open ") + file);
-  if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+  auto fd = OpenBeneath(AT_FDCWD, path, O_WRONLY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  if (!fd) return fd.error();
+  if (write(fd->get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
     return Error::FromErrno(std::string("write ") + file);
   return {};
 }
 
 // In the child: wait for the maps, become root of the namespace, run, report, exit.
-[[noreturn]] void ChildMain(Pipe& go, Pipe& ready, Pipe& result,
+// Landlock: from here on the child reaches nothing but what lies beneath `dir` (and the fds
+// it already holds). A kernel without Landlock leaves the other walls standing.
+void ConfineTo(int dir) {
+  const long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0,
+                           LANDLOCK_CREATE_RULESET_VERSION);
+  if (abi < 1) return;
+  std::uint64_t fs = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;  // ABI 1
+  if (abi >= 2) fs |= 1ULL << 13;                             // REFER: links, renames
+  if (abi >= 3) fs |= 1ULL << 14;                             // TRUNCATE
+  landlock_ruleset_attr attr{};
+  attr.handled_access_fs = fs;
+  UniqueFd ruleset(static_cast<int>(syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0)));
+  landlock_path_beneath_attr beneath{};
+  beneath.allowed_access = fs;
+  beneath.parent_fd = dir;
+  if (!ruleset ||
+      syscall(SYS_landlock_add_rule, ruleset.get(), LANDLOCK_RULE_PATH_BENEATH, &beneath, 0) != 0 ||
+      syscall(SYS_landlock_restrict_self, ruleset.get(), 0) != 0)
+    Die("landlock failed", kExitInvariant);
+}
+
+[[noreturn]] void ChildMain(int confine, Pipe& go, Pipe& ready, Pipe& result,
                             const std::function<Result<ipc::UnpackLayerReply>()>& work) {
   go.write_end.Reset();
   ready.read_end.Reset();
@@ -69,6 +93,8 @@ Result<void> WriteProcFile(pid_t pid, const char* file, const std::string& text)
   if (setgroups(0, nullptr) != 0 || setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
     Die("cannot become root of the user namespace", kExitInvariant);
   (void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  ConfineTo(confine);
+  InstallChildSeccomp();
   ChildResult out{};
   Result<ipc::UnpackLayerReply> r = work();
   if (r) {
@@ -85,12 +111,12 @@ Result<void> WriteProcFile(pid_t pid, const char* file, const std::string& text)
 }  // namespace
 
 Result<ipc::UnpackLayerReply> RunInStoreUserns(
-    const Session& session, const std::function<Result<ipc::UnpackLayerReply>()>& work) {
+    const Session& session, int confine, const std::function<Result<ipc::UnpackLayerReply>()>& work) {
   auto go = MakePipe(), ready = MakePipe(), result = MakePipe();
   if (!go || !ready || !result) return Error::FromErrno("pipe");
   const pid_t pid = fork();
   if (pid < 0) return Error::FromErrno("fork");
-  if (pid == 0) ChildMain(*go, *ready, *result, work);
+  if (pid == 0) ChildMain(confine, *go, *ready, *result, work);
 
   go->read_end.Reset();
   ready->write_end.Reset();

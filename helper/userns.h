@@ -12,8 +12,11 @@ namespace grootfs::helper {
 // Runs `work` in a child process that enters a new user namespace mapped as the store's
 // marker says (identity for a root store) and becomes root in it, so every file it makes is
 // owned by the store's mapped ids on the host and it can do nothing an unprivileged user with
-// those ids could not. The child ends with _exit; its result comes back over a pipe.
-Result<ipc::UnpackLayerReply> RunInStoreUserns(const Session& session,
-                                               const std::function<Result<ipc::UnpackLayerReply>()>& work);
+// those ids could not. Before `work` runs, Landlock confines the child beneath `confine` and
+// a stricter seccomp filter is stacked. The child ends with _exit; its result comes back
+// over a pipe.
+Result<ipc::UnpackLayerReply> RunInStoreUserns(
+    const Session& session, int confine,
+    const std::function<Result<ipc::UnpackLayerReply>()>& work);
 
 }  // namespace grootfs::helper

@@ -27,7 +27,7 @@ Result<Payload> HandleRemoveTree(Session& s, std::span<const std::byte> in,
   }
   const int parent_fd = parent->get(), target_fd = target->get();
   const std::string name = req->name;
-  auto r = RunInStoreUserns(s, [&]() -> Result<ipc::UnpackLayerReply> {
+  auto r = RunInStoreUserns(s, parent_fd, [&]() -> Result<ipc::UnpackLayerReply> {
     if (auto done = RemoveContents(target_fd); !done) return done.error();
     if (unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
       return Error::FromErrno("rmdir " + name);

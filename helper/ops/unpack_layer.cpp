@@ -28,7 +28,7 @@ Result<Payload> HandleUnpackLayer(Session& s, std::span<const std::byte> in,
   if (!work) return work.error();
   const int stream = fds[0].get();
   const int work_fd = work->get();
-  auto reply = RunInStoreUserns(s, [&]() -> Result<ipc::UnpackLayerReply> {
+  auto reply = RunInStoreUserns(s, work_fd, [&]() -> Result<ipc::UnpackLayerReply> {
     if (mkdirat(work_fd, "diff", 0755) != 0) return Error::FromErrno("mkdir diff");
     auto diff = OpenBeneath(work_fd, "diff", O_RDONLY | O_DIRECTORY);
     if (!diff) return diff.error();

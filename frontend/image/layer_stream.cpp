@@ -1,0 +1,302 @@
+#include "frontend/image/layer_stream.h"
+
+#include <archive.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "frontend/image/digest.h"
+#include "frontend/util/error.h"
+
+namespace grootfs::frontend::image {
+namespace {
+
+constexpr std::size_t kChunk = 1024 * 1024;
+
+std::string Printable(const std::string& s) {
+  std::string out;
+  for (char c : s.substr(0, 200)) {
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
+  }
+  if (s.size() > 200) out += "...";
+  return out;
+}
+
+std::string LayerName(const LayerSpec& layer) {
+  return "layer " + (layer.digest.empty() ? Printable(layer.blob_path) : Printable(layer.digest));
+}
+
+// Blocks SIGPIPE in this thread for its lifetime, so that a reader going away is an EPIPE
+// error, not the end of the process; a SIGPIPE made pending by our write is consumed.
+class SigpipeBlock {
+ public:
+  SigpipeBlock() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set_, &old_);
+  }
+  ~SigpipeBlock() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  SigpipeBlock(const SigpipeBlock&) = delete;
+  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+
+  void ConsumePending() {
+    sigset_t pending;
+    sigemptyset(&pending);
+    if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1) {
+      struct timespec zero {};
+      (void)sigtimedwait(&set_, nullptr, &zero);
+    }
+  }
+
+ private:
+  sigset_t set_;
+  sigset_t old_;
+};
+
+class FdCloser {
+ public:
+  explicit FdCloser(int fd) : fd_(fd) {}
+  ~FdCloser() { close(fd_); }
+  FdCloser(const FdCloser&) = delete;
+  FdCloser& operator=(const FdCloser&) = delete;
+
+ private:
+  int fd_;
+};
+
+// Reads the blob in chunks, hashing and counting every byte it reads.
+class BlobReader {
+ public:
+  BlobReader(int fd, const LayerSpec& layer) : fd_(fd), layer_(layer), buffer_(kChunk) {}
+
+  // Fills the buffer (up to kChunk bytes; fewer only at end of file). Returns the count.
+  std::size_t ReadChunk() {
+    std::size_t used = 0;
+    while (used < buffer_.size()) {
+      const ssize_t n = read(fd_, buffer_.data() + used, buffer_.size() - used);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        throw Error("cannot read " + LayerName(layer_) + " from " + Printable(layer_.blob_path) +
+                    ": " + std::strerror(errno));
+      }
+      if (n == 0) break;
+      used += static_cast<std::size_t>(n);
+    }
+    bytes_ += used;
+    hash_.Update(buffer_.data(), used);
+    if (layer_.verify && bytes_ > static_cast<std::uint64_t>(layer_.size)) {
+      throw Error(LayerName(layer_) + " does not match its size (declared " +
+                  std::to_string(layer_.size) + " bytes, the blob is larger)");
+    }
+    return used;
+  }
+
+  void Drain() {
+    while (ReadChunk() > 0) {
+    }
+  }
+
+  const unsigned char* data() const { return buffer_.data(); }
+  std::uint64_t bytes() const { return bytes_; }
+  std::string HexDigest() { return hash_.HexDigest(); }
+
+  // For libarchive: the first chunk, already read to sniff the compression, comes first.
+  void SetPending(std::size_t n) { pending_ = n; }
+  static la_ssize_t Callback(struct archive* a, void* client, const void** out) {
+    auto* self = static_cast<BlobReader*>(client);
+    *out = self->buffer_.data();
+    if (self->pending_) {
+      const std::size_t n = *self->pending_;
+      self->pending_.reset();
+      return static_cast<la_ssize_t>(n);
+    }
+    try {
+      return static_cast<la_ssize_t>(self->ReadChunk());
+    } catch (...) {
+      self->error_ = std::current_exception();
+      archive_set_error(a, EIO, "reading the blob failed");
+      return -1;
+    }
+  }
+  std::exception_ptr error() const { return error_; }
+
+ private:
+  int fd_;
+  const LayerSpec& layer_;
+  std::vector<unsigned char> buffer_;
+  std::uint64_t bytes_ = 0;
+  Sha256 hash_;
+  std::optional<std::size_t> pending_;
+  std::exception_ptr error_;
+};
+
+// Writes all of data to fd, retrying partial writes, EINTR and (for a non-blocking fd) EAGAIN.
+void WriteAll(int fd, const unsigned char* data, std::size_t size, const LayerSpec& layer,
+              SigpipeBlock& sigpipe) {
+  while (size > 0) {
+    const ssize_t n = write(fd, data, size);
+    if (n < 0) {
+      const int err = errno;
+      if (err == EINTR) continue;
+      if (err == EAGAIN) {
+        struct pollfd p {fd, POLLOUT, 0};
+        (void)poll(&p, 1, -1);
+        continue;
+      }
+      if (err == EPIPE) {
+        sigpipe.ConsumePending();
+        throw Error("the unpacker stopped reading " + LayerName(layer) + " (broken pipe)");
+      }
+      throw Error("cannot write " + LayerName(layer) + " to the unpacker: " + std::strerror(err));
+    }
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+}
+
+struct ArchiveFree {
+  void operator()(struct archive* a) const { archive_read_free(a); }
+};
+
+}  // namespace
+
+StreamStats StreamLayer(const LayerSpec& layer, int out_fd) {
+  if (layer.blob_path.empty()) {
+    throw Error(LayerName(layer) + " has no local blob (fetching layers from urls is not supported)");
+  }
+  if (layer.verify) {
+    if (layer.size < 0 || !IsValidDigest(layer.digest) || !IsValidDigest(layer.diff_id)) {
+      throw Error(LayerName(layer) + " cannot be verified: its size, digest or diff_id is missing");
+    }
+  }
+  SigpipeBlock sigpipe;
+  const int fd = open(layer.blob_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    throw Error("cannot open " + LayerName(layer) + " blob " + Printable(layer.blob_path) + ": " +
+                std::strerror(errno));
+  }
+  FdCloser closer(fd);
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    throw Error(LayerName(layer) + " blob " + Printable(layer.blob_path) +
+                " is not a regular file");
+  }
+  if (layer.verify && st.st_size != layer.size) {
+    throw Error(LayerName(layer) + " does not match its size (declared " +
+                std::to_string(layer.size) + " bytes, the blob has " + std::to_string(st.st_size) +
+                ")");
+  }
+  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+
+  BlobReader reader(fd, layer);
+  StreamStats stats;
+  const std::size_t first = reader.ReadChunk();
+  const unsigned char* magic = reader.data();
+  const bool gzip = first >= 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+  const bool zstd =
+      first >= 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd;
+
+  std::string tar_hex;
+  if (!gzip && !zstd) {
+    // Not compressed: the blob is the tar, and its digest is also its diff_id.
+    std::size_t n = first;
+    while (n > 0) {
+      WriteAll(out_fd, reader.data(), n, layer, sigpipe);
+      stats.tar_bytes += n;
+      n = reader.ReadChunk();
+    }
+    tar_hex = reader.HexDigest();
+    stats.blob_bytes = reader.bytes();
+    if (layer.verify) {
+      if (stats.blob_bytes != static_cast<std::uint64_t>(layer.size)) {
+        throw Error(LayerName(layer) + " does not match its size (declared " +
+                    std::to_string(layer.size) + " bytes, the blob has " +
+                    std::to_string(stats.blob_bytes) + ")");
+      }
+      if ("sha256:" + tar_hex != layer.digest) {
+        throw Error(LayerName(layer) + " is corrupted: its content does not match its digest");
+      }
+      if ("sha256:" + tar_hex != layer.diff_id) {
+        throw Error(LayerName(layer) + " is corrupted: its content does not match its diff_id");
+      }
+    }
+    return stats;
+  }
+
+  std::unique_ptr<struct archive, ArchiveFree> a(archive_read_new());
+  if (!a) throw Error("cannot decompress " + LayerName(layer) + ": out of memory");
+  archive_read_support_filter_gzip(a.get());
+  archive_read_support_filter_zstd(a.get());
+  archive_read_support_format_raw(a.get());
+  archive_read_support_format_empty(a.get());
+  reader.SetPending(first);
+
+  Sha256 tar_hash;
+  std::string decompress_error;
+  std::vector<unsigned char> out(kChunk);
+  auto fail_from_archive = [&](const char* step) {
+    if (reader.error()) std::rethrow_exception(reader.error());
+    const char* message = archive_error_string(a.get());
+    decompress_error = std::string(step) + ": " + (message ? message : "unknown error");
+  };
+  if (archive_read_open(a.get(), &reader, nullptr, &BlobReader::Callback, nullptr) !=
+      ARCHIVE_OK) {
+    fail_from_archive("cannot open the compressed stream");
+  } else {
+    struct archive_entry* entry = nullptr;
+    const int header = archive_read_next_header(a.get(), &entry);
+    if (header == ARCHIVE_OK || header == ARCHIVE_WARN) {
+      while (true) {
+        const la_ssize_t n = archive_read_data(a.get(), out.data(), out.size());
+        if (n < 0) {
+          fail_from_archive("cannot decompress");
+          break;
+        }
+        if (n == 0) break;
+        tar_hash.Update(out.data(), static_cast<std::size_t>(n));
+        WriteAll(out_fd, out.data(), static_cast<std::size_t>(n), layer, sigpipe);
+        stats.tar_bytes += static_cast<std::uint64_t>(n);
+      }
+    } else if (header != ARCHIVE_EOF) {
+      fail_from_archive("cannot decompress");
+    }
+  }
+  a.reset();
+  reader.Drain();  // the digest covers the whole blob, also what follows the compressed stream
+  stats.blob_bytes = reader.bytes();
+  const std::string blob_hex = reader.HexDigest();
+  tar_hex = tar_hash.HexDigest();
+  if (layer.verify) {
+    if (stats.blob_bytes != static_cast<std::uint64_t>(layer.size)) {
+      throw Error(LayerName(layer) + " does not match its size (declared " +
+                  std::to_string(layer.size) + " bytes, the blob has " +
+                  std::to_string(stats.blob_bytes) + ")");
+    }
+    if ("sha256:" + blob_hex != layer.digest) {
+      throw Error(LayerName(layer) + " is corrupted: its content does not match its digest");
+    }
+  }
+  if (!decompress_error.empty()) {
+    throw Error(LayerName(layer) + " is not a valid " + (gzip ? "gzip" : "zstd") + " stream (" +
+                decompress_error + ")");
+  }
+  if (layer.verify && "sha256:" + tar_hex != layer.diff_id) {
+    throw Error(LayerName(layer) +
+                " is corrupted: its uncompressed content does not match its diff_id");
+  }
+  return stats;
+}
+
+}  // namespace grootfs::frontend::image

@@ -1,0 +1,25 @@
+// Streaming one layer's blob, decompressed, into a file descriptor while verifying it.
+#pragma once
+
+#include <cstdint>
+
+#include "frontend/image/image_spec.h"
+
+namespace grootfs::frontend::image {
+
+struct StreamStats {
+  std::uint64_t blob_bytes = 0;  // bytes of the blob as stored (compressed)
+  std::uint64_t tar_bytes = 0;   // bytes written to out_fd (the uncompressed tar)
+};
+
+// Reads layer.blob_path in 1 MiB chunks, decompresses it (gzip and zstd are recognised by
+// their magic bytes, whatever the media type says; anything else is copied as is) and writes
+// the tar to out_fd (partial writes and EINTR are retried). The whole blob is read, also past
+// the end of the compressed stream. When layer.verify, the blob's size, its SHA-256 and the
+// SHA-256 of the tar must equal layer.size, layer.digest and layer.diff_id. Nothing is held
+// whole in memory. Throws Error on any failure, including a reader that went away (EPIPE;
+// SIGPIPE is blocked in the calling thread while this runs, and consumed). Whatever was
+// already written must then be discarded by the caller.
+StreamStats StreamLayer(const LayerSpec& layer, int out_fd);
+
+}  // namespace grootfs::frontend::image
