@@ -88,13 +88,14 @@ void ScopedCaps::Apply(const cap_value_t* caps, int count, cap_flag_value_t valu
   cap_free(state);
 }
 
-ScopedRootFsids::ScopedRootFsids() {
-  (void)setfsuid(0);
-  (void)setfsgid(0);
-  if (setfsuid(static_cast<uid_t>(-1)) != 0) Die("cannot take root's fsuid", kExitInvariant);
+ScopedFsids::ScopedFsids(uid_t uid, gid_t gid) {
+  (void)setfsgid(gid);
+  (void)setfsuid(uid);
+  if (static_cast<uid_t>(setfsuid(static_cast<uid_t>(-1))) != uid)
+    Die("cannot change fsuid", kExitInvariant);
 }
 
-ScopedRootFsids::~ScopedRootFsids() {
+ScopedFsids::~ScopedFsids() {
   (void)setfsgid(getgid());
   (void)setfsuid(getuid());
   if (static_cast<uid_t>(setfsuid(static_cast<uid_t>(-1))) != getuid())

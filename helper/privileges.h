@@ -2,6 +2,7 @@
 #pragma once
 
 #include <sys/capability.h>
+#include <sys/types.h>
 
 #include <initializer_list>
 
@@ -30,14 +31,15 @@ class ScopedCaps {
   int count_ = 0;
 };
 
-// Makes file access use root's ids for the lifetime of the object (needs euid 0 or
-// CAP_SETUID): overlay records its mounter's credentials for every copy-up it will do.
-class ScopedRootFsids {
+// Makes file access use the given ids for the lifetime of the object (needs euid 0 or
+// CAP_SETUID), then returns to the caller's. Create it before raising file capabilities:
+// changing fsuid away from 0 clears them.
+class ScopedFsids {
  public:
-  ScopedRootFsids();
-  ~ScopedRootFsids();
-  ScopedRootFsids(const ScopedRootFsids&) = delete;
-  ScopedRootFsids& operator=(const ScopedRootFsids&) = delete;
+  ScopedFsids(uid_t uid, gid_t gid);
+  ~ScopedFsids();
+  ScopedFsids(const ScopedFsids&) = delete;
+  ScopedFsids& operator=(const ScopedFsids&) = delete;
 };
 
 }  // namespace grootfs::helper

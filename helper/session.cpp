@@ -56,7 +56,89 @@ Result<std::string> ReadMarker(int store) {
   return text;
 }
 
+// Reads a small, world-readable system file (as the caller: fsuid is the caller's).
+std::string ReadSystemFile(const char* path) {
+  auto fd = OpenBeneath(AT_FDCWD, path, O_RDONLY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  std::string text;
+  if (!fd) return text;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd->get(), buf, sizeof buf)) > 0 && text.size() < (1u << 20))
+    text.append(buf, static_cast<std::size_t>(n));
+  return text;
+}
+
+std::vector<std::string_view> Fields(std::string_view line) {
+  std::vector<std::string_view> fields;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= line.size(); ++i) {
+    if (i == line.size() || line[i] == ':') {
+      fields.push_back(line.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return fields;
+}
+
+template <typename F>
+void ForEachLine(std::string_view text, F f) {
+  while (!text.empty()) {
+    const std::size_t nl = text.find('\n');
+    f(text.substr(0, nl));
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+  }
+}
+
+// The caller's login name from /etc/passwd (no NSS: nothing else is read).
+std::string UserName(uid_t uid) {
+  std::string name;
+  const std::string text = ReadSystemFile("/etc/passwd");
+  ForEachLine(text, [&](std::string_view line) {
+    auto f = Fields(line);
+    std::uint32_t id;
+    if (name.empty() && f.size() >= 3 && ParseU32(f[2], id) && id == uid) name = std::string(f[0]);
+  });
+  return name;
+}
+
+Result<void> CheckCallerMayUseMappings(const StoreMarker& m, uid_t uid, gid_t gid) {
+  const std::string name = UserName(uid);
+  const auto subuids = SubordinateRanges(ReadSystemFile("/etc/subuid"), name, uid);
+  const auto subgids = SubordinateRanges(ReadSystemFile("/etc/subgid"), name, uid);
+  if (!MappingAllowed(m.uid_map, uid, subuids) || !MappingAllowed(m.gid_map, gid, subgids))
+    return Error{EPERM, "the store's id mappings are not the caller's (see /etc/subuid)"};
+  return {};
+}
+
 }  // namespace
+
+std::vector<IdRange> SubordinateRanges(std::string_view text, std::string_view name,
+                                       std::uint32_t id) {
+  std::vector<IdRange> ranges;
+  const std::string id_text = std::to_string(id);
+  ForEachLine(text, [&](std::string_view line) {
+    auto f = Fields(line);
+    IdRange r;
+    if (f.size() != 3 || !(f[0] == id_text || (!name.empty() && f[0] == name))) return;
+    if (ParseU32(f[1], r.host_id) && ParseU32(f[2], r.size) && r.size > 0 &&
+        std::uint64_t{r.host_id} + r.size <= 0xFFFFFFFFull && ranges.size() < kMaxRanges)
+      ranges.push_back(r);
+  });
+  return ranges;
+}
+
+bool MappingAllowed(const std::vector<IdRange>& map, std::uint32_t own_id,
+                    const std::vector<IdRange>& subordinate) {
+  if (map.empty()) return false;  // an identity map is root's alone
+  for (const IdRange& r : map) {
+    bool ok = r.host_id == own_id && r.size == 1;
+    for (const IdRange& sub : subordinate)
+      ok = ok || (r.host_id >= sub.host_id &&
+                  std::uint64_t{r.host_id} + r.size <= std::uint64_t{sub.host_id} + sub.size);
+    if (!ok) return false;
+  }
+  return true;
+}
 
 Result<StoreMarker> ParseStoreMarker(std::string_view text) {
   StoreMarker m;
@@ -100,6 +182,10 @@ Result<Session> OpenSession(const std::string& store_path, uid_t caller) {
   if (st.st_uid != marker->owner_uid) return Error{EPERM, "store owner does not match its marker"};
   if (caller != 0 && caller != marker->owner_uid)
     return Error{EPERM, "store belongs to another user"};
+  if (caller != 0) {
+    if (auto allowed = CheckCallerMayUseMappings(*marker, caller, getgid()); !allowed)
+      return allowed.error();
+  }
   return Session(std::move(*store), std::move(*marker), caller);
 }
 

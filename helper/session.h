@@ -31,6 +31,15 @@ inline constexpr const char* kMarkerPath = "meta/store-marker";
 // Parses the marker's text. Pure: no I/O, so it is unit tested directly.
 Result<StoreMarker> ParseStoreMarker(std::string_view text);
 
+// The ranges /etc/subuid (or /etc/subgid) text grants to a user known by name or id. Pure.
+std::vector<IdRange> SubordinateRanges(std::string_view text, std::string_view name,
+                                       std::uint32_t id);
+
+// Whether every range maps onto host ids the caller may use: its own id (one id) or its
+// subordinate ranges, as newuidmap checks. Pure.
+bool MappingAllowed(const std::vector<IdRange>& map, std::uint32_t own_id,
+                    const std::vector<IdRange>& subordinate);
+
 class Session {
  public:
   Session(UniqueFd store, StoreMarker marker, uid_t caller)

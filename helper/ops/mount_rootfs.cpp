@@ -41,10 +41,11 @@ Result<Payload> HandleMountRootfs(Session& s, std::span<const std::byte> in,
   if (!upper) return upper.error();
   if (!work) return work.error();
 
-  // The overlay keeps the credentials it is created with and copies up with them: root's
-  // file ids and the file capabilities, raised for this block only, with CAP_SYS_ADMIN.
-  ScopedCaps caps{CAP_SYS_ADMIN, CAP_SETUID, CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_FOWNER, CAP_FSETID};
-  ScopedRootFsids root_fs;
+  // The overlay keeps the credentials it is created with and copies up with them: the store
+  // owner's file ids (what its work dir and copies are made as) and the file capabilities
+  // copy-up needs to keep each file's owner and mode, raised for this block only.
+  ScopedFsids owner_fs(s.marker().owner_uid, s.marker().owner_gid);
+  ScopedCaps caps{CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_FOWNER, CAP_FSETID};
   UniqueFd fs(fsopen("overlay", FSOPEN_CLOEXEC));
   if (!fs) return Error::FromErrno("fsopen overlay");
   for (const std::string& key : req->layer_keys) {

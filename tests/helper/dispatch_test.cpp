@@ -69,3 +69,22 @@ TEST(StoreMarker, RefusesAnythingElse) {
         "grootfs-store-v1\nowner 0 0\nuidmap 0 1 1\n", "grootfs-store-v1\nowner 0 0\nbogus\n"})
     EXPECT_FALSE(helper::ParseStoreMarker(bad)) << bad;
 }
+
+TEST(SubordinateIds, ReadsRangesByNameOrId) {
+  const char* text = "alice:100000:65536\n1001:300000:10\nbob:200000:65536\nalice:bad:1\n";
+  auto r = helper::SubordinateRanges(text, "alice", 1001);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].host_id, 100000u);
+  EXPECT_EQ(r[1].host_id, 300000u);
+  EXPECT_TRUE(helper::SubordinateRanges(text, "carol", 7).empty());
+}
+
+TEST(SubordinateIds, MappingMustStayInsideTheCallersRanges) {
+  const std::vector<helper::IdRange> subs = {{0, 100000, 65536}};
+  EXPECT_TRUE(helper::MappingAllowed({{0, 1000, 1}, {1, 100000, 65536}}, 1000, subs));
+  EXPECT_FALSE(helper::MappingAllowed({{0, 1000, 2}}, 1000, subs));           // one past its own id
+  EXPECT_FALSE(helper::MappingAllowed({{1, 100000, 65537}}, 1000, subs));     // one past the range
+  EXPECT_FALSE(helper::MappingAllowed({{1, 99999, 10}}, 1000, subs));         // starts below it
+  EXPECT_FALSE(helper::MappingAllowed({{0, 0, 1}}, 1000, subs));              // host root
+  EXPECT_FALSE(helper::MappingAllowed({}, 1000, subs));                       // identity: root's
+}
