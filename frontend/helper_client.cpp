@@ -64,7 +64,7 @@ std::unique_ptr<HelperClient> HelperClient::Start(const std::string& helper_bin,
   err_write.Reset();
   std::unique_ptr<HelperClient> client(
       new HelperClient(std::move(pair->first), std::move(err_read), pid));
-  auto payload = ipc::Encode(ipc::HelloRequest{store});
+  auto payload = ipc::EncodeHello(store);
   client->Call(ipc::Op::kHello, payload, -1);
   return client;
 }
@@ -110,7 +110,7 @@ std::vector<std::byte> HelperClient::Call(ipc::Op op, const std::vector<std::byt
 ipc::UnpackLayerReply HelperClient::UnpackLayer(const std::string& work,
                                                 const std::vector<std::string>& base_dir,
                                                 int stream_fd) {
-  auto out = Call(ipc::Op::kUnpackLayer, ipc::Encode(ipc::UnpackLayerRequest{work, base_dir}),
+  auto out = Call(ipc::Op::kUnpackLayer, ipc::Encode(ipc::Request{ipc::Area::kTmp, work, base_dir, 0}),
                   stream_fd);
   auto reply = ipc::DecodeUnpackLayerReply(out);
   if (!reply) throw Error("grootfs-helper sent a malformed reply");
@@ -119,16 +119,16 @@ ipc::UnpackLayerReply HelperClient::UnpackLayer(const std::string& work,
 
 void HelperClient::MountRootfs(ipc::Area area, const std::string& name,
                                const std::vector<std::string>& layer_keys_topmost_first) {
-  ipc::MountRootfsRequest req{area, name, layer_keys_topmost_first, 0};
+  ipc::Request req{area, name, layer_keys_topmost_first, 0};
   (void)Call(ipc::Op::kMountRootfs, ipc::Encode(req), -1);
 }
 
 void HelperClient::UnmountRootfs(ipc::Area area, const std::string& name) {
-  (void)Call(ipc::Op::kUnmountRootfs, ipc::Encode(ipc::PlaceRequest{area, name}), -1);
+  (void)Call(ipc::Op::kUnmountRootfs, ipc::Encode(ipc::Request{area, name, {}, 0}), -1);
 }
 
 void HelperClient::RemoveTree(ipc::Area area, const std::string& name) {
-  (void)Call(ipc::Op::kRemoveTree, ipc::Encode(ipc::PlaceRequest{area, name}), -1);
+  (void)Call(ipc::Op::kRemoveTree, ipc::Encode(ipc::Request{area, name, {}, 0}), -1);
 }
 
 }  // namespace grootfs::frontend

@@ -14,8 +14,6 @@
 namespace grootfs::helper {
 namespace {
 
-using Handler = Result<Payload> (*)(Session&, std::span<const std::byte>, std::span<UniqueFd>);
-
 struct OpSpec {
   ipc::Op op;
   std::size_t fds;  // exact number of fds the datagram must carry
@@ -65,9 +63,9 @@ int Serve(UniqueFd channel) {
   if (!hello) return kExitRefused;
   if (hello->header.op != static_cast<std::uint16_t>(ipc::Op::kHello) || !hello->fds.empty())
     Die("the first request must be Hello");
-  auto req = ipc::DecodeHello(hello->payload);
-  if (!req) Die("malformed Hello");
-  auto session = OpenSession(req->store_path, getuid());
+  auto store_path = ipc::DecodeHello(hello->payload);
+  if (!store_path) Die("malformed Hello");
+  auto session = OpenSession(*store_path, getuid());
   if (!session) {
     Answer(ch, ipc::Op::kHello, session.error());
     return kExitRefused;
@@ -82,7 +80,9 @@ int Serve(UniqueFd channel) {
     const OpSpec* spec = Lookup(m->header.op);
     if (spec == nullptr) Die("unknown or repeated op");
     if (spec->fds != m->fds.size()) Die("wrong number of fds");
-    Result<Payload> r = spec->handle(*session, m->payload, m->fds);
+    auto req = ipc::Decode(spec->op, m->payload);
+    if (!req) Die("malformed request");
+    Result<Payload> r = spec->handle(*session, *req, m->fds);
     refused = refused || !r;
     Answer(ch, spec->op, r);
   }

@@ -28,35 +28,21 @@ Result<UniqueFd> OpenBeneath(int dir, const std::string& rel, int flags, std::ui
 }
 
 std::string PlacePath(ipc::Area area, const std::string& name) {
-  switch (area) {
-    case ipc::Area::kTmp:
-      return "tmp/" + name;
-    case ipc::Area::kImages:
-      return "images/" + name;
-    case ipc::Area::kLayers:
-      return "layers/" + name;
-  }
-  return "tmp/" + name;  // unreachable: DecodePlace accepts only the three areas
+  // Decode accepts only the three areas, so the index is always 1, 2 or 3.
+  static constexpr const char* kAreas[] = {"tmp/", "tmp/", "images/", "layers/"};
+  return kAreas[static_cast<std::size_t>(area) & 3] + name;
 }
 
 std::string FdPath(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 namespace {
 
-struct DirCloser {
-  void operator()(DIR* d) const { (void)closedir(d); }
-};
-using DirPtr = std::unique_ptr<DIR, DirCloser>;
-
 std::vector<std::string> ListNames(int dir) {
   std::vector<std::string> names;
-  int copy = fcntl(dir, F_DUPFD_CLOEXEC, 0);
-  if (copy < 0) return names;
-  DirPtr d(fdopendir(copy));
-  if (!d) {
-    (void)close(copy);
-    return names;
-  }
+  UniqueFd copy(fcntl(dir, F_DUPFD_CLOEXEC, 0));
+  std::unique_ptr<DIR, int (*)(DIR*)> d(copy ? fdopendir(copy.get()) : nullptr, &closedir);
+  if (!d) return names;
+  (void)copy.Release();  // the DIR owns it now
   rewinddir(d.get());
   while (dirent* e = readdir(d.get())) {
     std::string n = e->d_name;
@@ -69,7 +55,7 @@ std::vector<std::string> ListNames(int dir) {
 // instead of being descended into; the caller loops until `top` is empty.
 Result<void> RemoveLevel(int top, int dir, std::size_t depth, unsigned& moved) {
   for (const std::string& name : ListNames(dir)) {
-    struct stat st{};
+    struct stat st {};
     if (fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) continue;
       return Error::FromErrno("stat " + name);

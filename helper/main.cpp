@@ -23,15 +23,13 @@
 #include "helper/seccomp_policy.h"
 #include "ipc/wire.h"
 
+namespace grootfs::helper {
 namespace {
-
-using grootfs::helper::Die;
-using grootfs::helper::kExitSetup;
 
 void CheckChannel() {
   int type = 0;
   socklen_t len = sizeof type;
-  if (getsockopt(grootfs::ipc::kHelperChannelFd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+  if (getsockopt(ipc::kHelperChannelFd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
       type != SOCK_SEQPACKET)
     Die("must be started by grootfs with its channel on fd 3", kExitSetup);
 }
@@ -42,19 +40,20 @@ void SanitizeFds() {
     const int null = open("/dev/null", O_RDWR);
     if (null != fd) _exit(kExitSetup);  // cannot even report: stderr is what is missing
   }
-  if (close_range(grootfs::ipc::kHelperChannelFd + 1, ~0U, 0) != 0)
-    Die("close_range failed", kExitSetup);
+  if (close_range(ipc::kHelperChannelFd + 1, ~0U, 0) != 0) Die("close_range failed", kExitSetup);
 }
 
 }  // namespace
+}  // namespace grootfs::helper
 
 int main() {
+  using namespace grootfs::helper;
   SanitizeFds();
   CheckChannel();
   if (clearenv() != 0) Die("clearenv failed", kExitSetup);
-  grootfs::helper::CheckInvocation();
-  grootfs::helper::TrimCapabilities();
+  CheckInvocation();
+  TrimCapabilities();
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Die("no_new_privs failed", kExitSetup);
-  grootfs::helper::InstallHelperSeccomp();
-  return grootfs::helper::Serve(grootfs::ipc::UniqueFd(grootfs::ipc::kHelperChannelFd));
+  InstallHelperSeccomp();
+  return Serve(grootfs::ipc::UniqueFd(grootfs::ipc::kHelperChannelFd));
 }

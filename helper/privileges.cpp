@@ -28,6 +28,13 @@ bool Kept(cap_value_t c) {
   return false;
 }
 
+void SetFsids(uid_t uid, gid_t gid) {
+  (void)setfsgid(gid);
+  (void)setfsuid(uid);
+  if (static_cast<uid_t>(setfsuid(static_cast<uid_t>(-1))) != uid)
+    Die("cannot change fsuid", kExitInvariant);
+}
+
 }  // namespace
 
 void CheckInvocation() {
@@ -48,8 +55,7 @@ void TrimCapabilities() {
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
     Die("cannot clear ambient capabilities", kExitSetup);
   cap_t caps = cap_init();  // everything clear
-  if (caps == nullptr ||
-      cap_set_flag(caps, CAP_PERMITTED, std::size(kKeep), kKeep, CAP_SET) != 0 ||
+  if (caps == nullptr || cap_set_flag(caps, CAP_PERMITTED, std::size(kKeep), kKeep, CAP_SET) != 0 ||
       (root_caller && cap_set_flag(caps, CAP_PERMITTED, std::size(kRootCallerEffective),
                                    kRootCallerEffective, CAP_SET) != 0) ||
       (root_caller && cap_set_flag(caps, CAP_EFFECTIVE, std::size(kRootCallerEffective),
@@ -58,10 +64,7 @@ void TrimCapabilities() {
     Die("cannot trim capabilities", kExitSetup);
   cap_free(caps);
   // File access as the caller: the helper opens nothing the caller could not open.
-  (void)setfsgid(getgid());
-  (void)setfsuid(getuid());
-  if (static_cast<uid_t>(setfsuid(static_cast<uid_t>(-1))) != getuid())
-    Die("cannot set fsuid", kExitSetup);
+  SetFsids(getuid(), getgid());
 }
 
 ScopedCaps::ScopedCaps(std::initializer_list<cap_value_t> caps) {
@@ -88,18 +91,8 @@ void ScopedCaps::Apply(const cap_value_t* caps, int count, cap_flag_value_t valu
   cap_free(state);
 }
 
-ScopedFsids::ScopedFsids(uid_t uid, gid_t gid) {
-  (void)setfsgid(gid);
-  (void)setfsuid(uid);
-  if (static_cast<uid_t>(setfsuid(static_cast<uid_t>(-1))) != uid)
-    Die("cannot change fsuid", kExitInvariant);
-}
+ScopedFsids::ScopedFsids(uid_t uid, gid_t gid) { SetFsids(uid, gid); }
 
-ScopedFsids::~ScopedFsids() {
-  (void)setfsgid(getgid());
-  (void)setfsuid(getuid());
-  if (static_cast<uid_t>(setfsuid(static_cast<uid_t>(-1))) != getuid())
-    Die("cannot restore fsuid", kExitInvariant);
-}
+ScopedFsids::~ScopedFsids() { SetFsids(getuid(), getgid()); }
 
 }  // namespace grootfs::helper

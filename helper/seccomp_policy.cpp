@@ -6,7 +6,6 @@
 #include <seccomp.h>
 
 #include <cerrno>
-
 #include <span>
 
 #include "helper/die.h"
@@ -16,37 +15,34 @@ namespace {
 
 // Both: memory, fds, reading and writing what is already open, ending.
 constexpr int kCommon[] = {
-    SCMP_SYS(brk),     SCMP_SYS(mmap),       SCMP_SYS(munmap),     SCMP_SYS(mremap),
-    SCMP_SYS(mprotect), SCMP_SYS(madvise),   SCMP_SYS(futex),      SCMP_SYS(read),
-    SCMP_SYS(write),   SCMP_SYS(close),      SCMP_SYS(fcntl),      SCMP_SYS(lseek),
-    SCMP_SYS(exit),    SCMP_SYS(exit_group), SCMP_SYS(getpid),     SCMP_SYS(gettid),
-    SCMP_SYS(rt_sigprocmask),
+    SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(mprotect),
+    SCMP_SYS(madvise), SCMP_SYS(futex), SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(close),
+    SCMP_SYS(fcntl), SCMP_SYS(lseek), SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(getpid),
+    SCMP_SYS(gettid), SCMP_SYS(rt_sigprocmask),
     // Names beneath fds (fs_at.cpp): openat2 only; stat and directory listing.
-    SCMP_SYS(openat2), SCMP_SYS(newfstatat), SCMP_SYS(fstat),      SCMP_SYS(statx),
-    SCMP_SYS(getdents64),
+    SCMP_SYS(openat2), SCMP_SYS(newfstatat), SCMP_SYS(fstat), SCMP_SYS(statx), SCMP_SYS(getdents64),
     // UnpackLayer and RemoveTree work (unpack.cpp, fs_at.cpp), done in the children.
-    SCMP_SYS(mkdirat), SCMP_SYS(unlinkat),   SCMP_SYS(renameat),   SCMP_SYS(renameat2),
-    SCMP_SYS(symlinkat), SCMP_SYS(linkat),   SCMP_SYS(mknodat),    SCMP_SYS(fchown),
-    SCMP_SYS(fchownat), SCMP_SYS(fchmod),    SCMP_SYS(fchmodat),   SCMP_SYS(fsetxattr),
-    SCMP_SYS(utimensat), SCMP_SYS(pwrite64), SCMP_SYS(pread64),    SCMP_SYS(ftruncate),
-};
+    SCMP_SYS(mkdirat), SCMP_SYS(unlinkat), SCMP_SYS(renameat), SCMP_SYS(renameat2),
+    SCMP_SYS(symlinkat), SCMP_SYS(linkat), SCMP_SYS(mknodat), SCMP_SYS(fchown), SCMP_SYS(fchownat),
+    SCMP_SYS(fchmod), SCMP_SYS(fchmodat), SCMP_SYS(fsetxattr), SCMP_SYS(utimensat),
+    SCMP_SYS(pwrite64), SCMP_SYS(pread64), SCMP_SYS(ftruncate)};
 
 // The helper only.
 constexpr int kHelperOnly[] = {
     // The channel.
     SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
     // Capabilities raised per call and file ids (privileges.cpp).
-    SCMP_SYS(capget), SCMP_SYS(capset), SCMP_SYS(prctl), SCMP_SYS(setfsuid),
-    SCMP_SYS(setfsgid), SCMP_SYS(getuid), SCMP_SYS(getgid), SCMP_SYS(geteuid),
-    // The user-namespace children (userns.cpp): fork, sync pipes, maps, becoming ns root.
+    SCMP_SYS(capget), SCMP_SYS(capset), SCMP_SYS(prctl), SCMP_SYS(setfsuid), SCMP_SYS(setfsgid),
+    SCMP_SYS(getuid), SCMP_SYS(getgid), SCMP_SYS(geteuid),
+    // The user-namespace children (userns.cpp): fork, sync socket, maps, becoming ns root,
+    // confining themselves.
     SCMP_SYS(clone), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(wait4),
-    SCMP_SYS(pipe2), SCMP_SYS(unshare), SCMP_SYS(setresuid), SCMP_SYS(setresgid),
+    SCMP_SYS(socketpair), SCMP_SYS(unshare), SCMP_SYS(setresuid), SCMP_SYS(setresgid),
     SCMP_SYS(setgroups), SCMP_SYS(seccomp), SCMP_SYS(landlock_create_ruleset),
     SCMP_SYS(landlock_add_rule), SCMP_SYS(landlock_restrict_self),
     // MountRootfs and UnmountRootfs (mount_rootfs.cpp).
     SCMP_SYS(fsopen), SCMP_SYS(fsconfig), SCMP_SYS(fsmount), SCMP_SYS(move_mount),
-    SCMP_SYS(umount2),
-};
+    SCMP_SYS(umount2)};
 
 void Install(std::span<const int> a, std::span<const int> b) {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
@@ -56,7 +52,8 @@ void Install(std::span<const int> a, std::span<const int> b) {
       if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) != 0) Die("seccomp_rule_add", kExitSetup);
   // libc may probe with these; a quiet refusal keeps it on its fallback path.
   for (int nr : {SCMP_SYS(openat), SCMP_SYS(open), SCMP_SYS(clone3)})
-    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0) != 0) Die("seccomp_rule_add", kExitSetup);
+    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0) != 0)
+      Die("seccomp_rule_add", kExitSetup);
   if (seccomp_load(ctx) != 0) Die("seccomp_load failed", kExitSetup);
   seccomp_release(ctx);
 }

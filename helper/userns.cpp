@@ -3,9 +3,10 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <sched.h>
 #include <linux/landlock.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,16 +30,6 @@ struct ChildResult {
   char text[200];
 };
 
-struct Pipe {
-  UniqueFd read_end, write_end;
-};
-
-Result<Pipe> MakePipe() {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0) return Error::FromErrno("pipe");
-  return Pipe{UniqueFd(p[0]), UniqueFd(p[1])};
-}
-
 std::string MapText(const std::vector<IdRange>& ranges) {
   if (ranges.empty()) return "0 0 4294967295\n";  // a root store: identity
   std::string text;
@@ -57,12 +48,11 @@ Result<void> WriteProcFile(pid_t pid, const char* file, const std::string& text)
   return {};
 }
 
-// In the child: wait for the maps, become root of the namespace, run, report, exit.
 // Landlock: from here on the child reaches nothing but what lies beneath `dir` (and the fds
 // it already holds). A kernel without Landlock leaves the other walls standing.
 void ConfineTo(int dir) {
-  const long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0,
-                           LANDLOCK_CREATE_RULESET_VERSION);
+  const long abi =
+      syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
   if (abi < 1) return;
   std::uint64_t fs = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;  // ABI 1
   if (abi >= 2) fs |= 1ULL << 13;                             // REFER: links, renames
@@ -79,20 +69,17 @@ void ConfineTo(int dir) {
     Die("landlock failed", kExitInvariant);
 }
 
-[[noreturn]] void ChildMain(int confine, Pipe& go, Pipe& ready, Pipe& result,
+// In the child: wait for the maps, become root of the namespace, confine, run, report, exit.
+[[noreturn]] void ChildMain(int confine, UniqueFd sync,
                             const std::function<Result<ipc::UnpackLayerReply>()>& work) {
-  go.write_end.Reset();
-  ready.read_end.Reset();
-  result.read_end.Reset();
   (void)close(ipc::kHelperChannelFd);  // the child never speaks to the peer
   (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (unshare(CLONE_NEWUSER) != 0) Die("unshare(CLONE_NEWUSER) failed", kExitInvariant);
   char c = 'u';
-  if (write(ready.write_end.get(), &c, 1) != 1) Die("sync failed", kExitInvariant);
-  if (read(go.read_end.get(), &c, 1) != 1 || c != 'g') _exit(kExitInvariant);
+  if (unshare(CLONE_NEWUSER) != 0 || write(sync.get(), &c, 1) != 1 ||
+      read(sync.get(), &c, 1) != 1 || c != 'g')
+    _exit(kExitInvariant);
   if (setgroups(0, nullptr) != 0 || setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
     Die("cannot become root of the user namespace", kExitInvariant);
-  (void)prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
   ConfineTo(confine);
   InstallChildSeccomp();
   ChildResult out{};
@@ -104,38 +91,34 @@ void ConfineTo(int dir) {
     out.status = r.error().code == 0 ? EIO : r.error().code;
     std::strncpy(out.text, r.error().text.c_str(), sizeof out.text - 1);
   }
-  if (write(result.write_end.get(), &out, sizeof out) != sizeof out) _exit(kExitInvariant);
-  _exit(0);
+  _exit(write(sync.get(), &out, sizeof out) == sizeof out ? 0 : kExitInvariant);
 }
 
 }  // namespace
 
 Result<ipc::UnpackLayerReply> RunInStoreUserns(
-    const Session& session, int confine, const std::function<Result<ipc::UnpackLayerReply>()>& work) {
-  auto go = MakePipe(), ready = MakePipe(), result = MakePipe();
-  if (!go || !ready || !result) return Error::FromErrno("pipe");
+    const Session& session, int confine,
+    const std::function<Result<ipc::UnpackLayerReply>()>& work) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return Error::FromErrno("socketpair");
+  UniqueFd parent_end(sv[0]), child_end(sv[1]);
   const pid_t pid = fork();
   if (pid < 0) return Error::FromErrno("fork");
-  if (pid == 0) ChildMain(confine, *go, *ready, *result, work);
+  if (pid == 0) ChildMain(confine, std::move(child_end), work);
+  child_end.Reset();
 
-  go->read_end.Reset();
-  ready->write_end.Reset();
-  result->write_end.Reset();
   char c = 0;
   Result<void> mapped = Error{EIO, "unpack child did not start"};
-  if (read(ready->read_end.get(), &c, 1) == 1 && c == 'u') {
+  if (read(parent_end.get(), &c, 1) == 1 && c == 'u') {
     ScopedCaps caps{CAP_SETUID, CAP_SETGID, CAP_SETFCAP, CAP_DAC_OVERRIDE};
     mapped = WriteProcFile(pid, "uid_map", MapText(session.marker().uid_map));
     if (mapped) mapped = WriteProcFile(pid, "gid_map", MapText(session.marker().gid_map));
   }
-  if (mapped) {
-    c = 'g';
-    if (write(go->write_end.get(), &c, 1) != 1) mapped = Error::FromErrno("sync");
-  }
-  go->write_end.Reset();  // an unmapped child sees EOF and exits
-
+  c = 'g';
+  if (!mapped || write(parent_end.get(), &c, 1) != 1) parent_end.Reset();  // child sees EOF
   ChildResult out{};
-  const ssize_t n = read(result->read_end.get(), &out, sizeof out);
+  const ssize_t n = parent_end ? read(parent_end.get(), &out, sizeof out) : 0;
   int wstatus = 0;
   while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }

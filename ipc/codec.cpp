@@ -10,11 +10,12 @@ namespace {
 
 class Writer {
  public:
-  void U8(std::uint8_t v) { Raw(&v, sizeof v); }
-  void U32(std::uint32_t v) { Raw(&v, sizeof v); }
-  void U64(std::uint64_t v) { Raw(&v, sizeof v); }
+  template <typename T>
+  void Put(T v) {
+    Raw(&v, sizeof v);
+  }
   void Str(std::string_view s) {
-    U32(static_cast<std::uint32_t>(s.size()));
+    Put(static_cast<std::uint32_t>(s.size()));
     Raw(s.data(), s.size());
   }
   std::vector<std::byte> Take() { return std::move(out_); }
@@ -31,50 +32,51 @@ class Reader {
  public:
   explicit Reader(std::span<const std::byte> in) : rest_(in) {}
 
-  std::optional<std::uint8_t> U8() { return Fixed<std::uint8_t>(); }
-  std::optional<std::uint32_t> U32() { return Fixed<std::uint32_t>(); }
-  std::optional<std::uint64_t> U64() { return Fixed<std::uint64_t>(); }
-
-  // A length-prefixed string of at most max bytes without NUL.
-  std::optional<std::string> Str(std::size_t max) {
-    auto len = U32();
-    if (!len || *len > max || *len > rest_.size()) return std::nullopt;
-    std::string s(reinterpret_cast<const char*>(rest_.data()), *len);
-    rest_ = rest_.subspan(*len);
-    if (s.find('\0') != std::string::npos) return std::nullopt;
-    return s;
-  }
-  std::optional<std::string> Name() {
-    auto s = Str(limits::kMaxName);
-    if (!s || !IsPlainName(*s)) return std::nullopt;
-    return s;
-  }
-  std::optional<Area> ReadArea() {
-    auto v = U8();
-    if (!v || *v < static_cast<std::uint8_t>(Area::kTmp) ||
-        *v > static_cast<std::uint8_t>(Area::kLayers))
-      return std::nullopt;
-    return static_cast<Area>(*v);
-  }
-  // A count of following items, bounded; the bound also keeps the loop short.
-  std::optional<std::uint32_t> Count(std::size_t max) {
-    auto n = U32();
-    if (!n || *n > max) return std::nullopt;
-    return n;
-  }
-  bool AtEnd() const { return rest_.empty(); }
-
- private:
   template <typename T>
-  std::optional<T> Fixed() {
+  std::optional<T> Get() {
     if (rest_.size() < sizeof(T)) return std::nullopt;
     T v;
     std::memcpy(&v, rest_.data(), sizeof v);
     rest_ = rest_.subspan(sizeof v);
     return v;
   }
+  // A length-prefixed string of at most max bytes without NUL.
+  std::optional<std::string> Str(std::size_t max) {
+    auto len = Get<std::uint32_t>();
+    if (!len || *len > max || *len > rest_.size()) return std::nullopt;
+    std::string s(reinterpret_cast<const char*>(rest_.data()), *len);
+    rest_ = rest_.subspan(*len);
+    return s.find('\0') == std::string::npos ? std::optional(s) : std::nullopt;
+  }
+  std::optional<std::string> Name() {
+    auto s = Str(limits::kMaxName);
+    return s && IsPlainName(*s) ? s : std::nullopt;
+  }
+  bool AtEnd() const { return rest_.empty(); }
+
+ private:
   std::span<const std::byte> rest_;
 };
+
+struct Shape {
+  std::size_t min_names, max_names;
+  std::uint32_t flags;  // the flags the op accepts
+};
+
+// Indexed by op; Hello (1) has its own decoder.
+constexpr Shape kShapes[] = {
+    {},
+    {},
+    {0, limits::kMaxBaseDirDepth, 0},                 // UnpackLayer: base directory components
+    {1, limits::kMaxLayersPerImage, kMountReadOnly},  // MountRootfs: layer keys
+    {0, 0, 0},
+    {0, 0, 0}};  // UnmountRootfs, RemoveTree
+
+std::optional<Shape> ShapeOf(Op op) {
+  const auto i = static_cast<std::size_t>(op);
+  if (i < 2 || i >= std::size(kShapes)) return std::nullopt;
+  return kShapes[i];
+}
 
 }  // namespace
 
@@ -83,101 +85,66 @@ bool IsPlainName(std::string_view s) {
          s.find_first_of(std::string_view("/\0", 2)) == std::string_view::npos;
 }
 
-std::vector<std::byte> Encode(const HelloRequest& m) {
+std::vector<std::byte> EncodeHello(std::string_view store_path) {
   Writer w;
-  w.Str(m.store_path);
+  w.Str(store_path);
   return w.Take();
 }
 
-std::vector<std::byte> Encode(const UnpackLayerRequest& m) {
+std::vector<std::byte> Encode(const Request& m) {
   Writer w;
-  w.Str(m.work);
-  w.U32(static_cast<std::uint32_t>(m.base_dir.size()));
-  for (const auto& c : m.base_dir) w.Str(c);
+  w.Put(static_cast<std::uint8_t>(m.area));
+  w.Str(m.name);
+  w.Put(static_cast<std::uint32_t>(m.names.size()));
+  for (const auto& n : m.names) w.Str(n);
+  w.Put(m.flags);
   return w.Take();
 }
 
 std::vector<std::byte> Encode(const UnpackLayerReply& m) {
   Writer w;
-  w.U64(m.bytes);
-  w.U32(m.flags);
+  w.Put(m.bytes);
+  w.Put(m.flags);
   return w.Take();
 }
 
-std::vector<std::byte> Encode(const MountRootfsRequest& m) {
-  Writer w;
-  w.U8(static_cast<std::uint8_t>(m.area));
-  w.Str(m.name);
-  w.U32(static_cast<std::uint32_t>(m.layer_keys.size()));
-  for (const auto& k : m.layer_keys) w.Str(k);
-  w.U32(m.flags);
-  return w.Take();
-}
-
-std::vector<std::byte> Encode(const PlaceRequest& m) {
-  Writer w;
-  w.U8(static_cast<std::uint8_t>(m.area));
-  w.Str(m.name);
-  return w.Take();
-}
-
-std::optional<HelloRequest> DecodeHello(std::span<const std::byte> in) {
+std::optional<std::string> DecodeHello(std::span<const std::byte> in) {
   Reader r(in);
   auto path = r.Str(limits::kMaxStorePath);
   if (!path || path->empty() || (*path)[0] != '/' || !r.AtEnd()) return std::nullopt;
-  return HelloRequest{std::move(*path)};
+  return path;
 }
 
-std::optional<UnpackLayerRequest> DecodeUnpackLayer(std::span<const std::byte> in) {
+std::optional<Request> Decode(Op op, std::span<const std::byte> in) {
+  const auto shape = ShapeOf(op);
   Reader r(in);
-  UnpackLayerRequest m;
-  auto work = r.Name();
-  auto n = r.Count(limits::kMaxBaseDirDepth);
-  if (!work || !n) return std::nullopt;
-  m.work = std::move(*work);
-  for (std::uint32_t i = 0; i < *n; ++i) {
-    auto c = r.Name();
-    if (!c) return std::nullopt;
-    m.base_dir.push_back(std::move(*c));
+  Request m;
+  auto area = r.Get<std::uint8_t>();
+  auto name = r.Name();
+  auto count = r.Get<std::uint32_t>();
+  if (!shape || !area || *area < static_cast<std::uint8_t>(Area::kTmp) ||
+      *area > static_cast<std::uint8_t>(Area::kLayers) || !name || !count ||
+      *count < shape->min_names || *count > shape->max_names)
+    return std::nullopt;
+  m.area = static_cast<Area>(*area);
+  m.name = std::move(*name);
+  for (std::uint32_t i = 0; i < *count; ++i) {
+    auto n = r.Name();
+    if (!n) return std::nullopt;
+    m.names.push_back(std::move(*n));
   }
-  if (!r.AtEnd()) return std::nullopt;
+  auto flags = r.Get<std::uint32_t>();
+  if (!flags || (*flags & ~shape->flags) != 0 || !r.AtEnd()) return std::nullopt;
+  m.flags = *flags;
   return m;
 }
 
 std::optional<UnpackLayerReply> DecodeUnpackLayerReply(std::span<const std::byte> in) {
   Reader r(in);
-  auto bytes = r.U64();
-  auto flags = r.U32();
+  auto bytes = r.Get<std::uint64_t>();
+  auto flags = r.Get<std::uint32_t>();
   if (!bytes || !flags || !r.AtEnd()) return std::nullopt;
   return UnpackLayerReply{*bytes, *flags};
-}
-
-std::optional<MountRootfsRequest> DecodeMountRootfs(std::span<const std::byte> in) {
-  Reader r(in);
-  MountRootfsRequest m;
-  auto area = r.ReadArea();
-  auto name = r.Name();
-  auto n = r.Count(limits::kMaxLayersPerImage);
-  if (!area || !name || !n || *n == 0) return std::nullopt;
-  m.area = *area;
-  m.name = std::move(*name);
-  for (std::uint32_t i = 0; i < *n; ++i) {
-    auto k = r.Name();
-    if (!k) return std::nullopt;
-    m.layer_keys.push_back(std::move(*k));
-  }
-  auto flags = r.U32();
-  if (!flags || (*flags & ~kMountReadOnly) != 0 || !r.AtEnd()) return std::nullopt;
-  m.flags = *flags;
-  return m;
-}
-
-std::optional<PlaceRequest> DecodePlace(std::span<const std::byte> in) {
-  Reader r(in);
-  auto area = r.ReadArea();
-  auto name = r.Name();
-  if (!area || !name || !r.AtEnd()) return std::nullopt;
-  return PlaceRequest{*area, std::move(*name)};
 }
 
 }  // namespace grootfs::ipc

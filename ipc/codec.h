@@ -18,38 +18,31 @@ namespace grootfs::ipc {
 // A single path component: not empty, at most kMaxName bytes, no '/', no NUL, not "." or "..".
 bool IsPlainName(std::string_view s);
 
-struct HelloRequest {
-  std::string store_path;  // absolute, normalised, no NUL
+// Every request after Hello has this one shape; what each field means, and how many names an
+// op takes, is in wire.h and PROTOCOL.md:
+//   UnpackLayer:   name = work dir in tmp/, names = base directory components (0..32)
+//   MountRootfs:   area/name = the image's place, names = layer keys topmost first (1..500)
+//   UnmountRootfs, RemoveTree: area/name = the place, no names
+struct Request {
+  Area area = Area::kTmp;
+  std::string name;
+  std::vector<std::string> names;
+  std::uint32_t flags = 0;
 };
-struct UnpackLayerRequest {
-  std::string work;                   // STORE/tmp/<work> exists; the layer goes to <work>/diff
-  std::vector<std::string> base_dir;  // components of the directory entries unpack under
-};
+
 struct UnpackLayerReply {
   std::uint64_t bytes = 0;  // bytes of regular file data written
   std::uint32_t flags = 0;  // kLayerRootOpaque
 };
-struct MountRootfsRequest {
-  Area area = Area::kTmp;
-  std::string name;                     // <area>/<name>/{rootfs,diff,work}
-  std::vector<std::string> layer_keys;  // STORE/layers/<key>/diff, topmost first
-  std::uint32_t flags = 0;
-};
-struct PlaceRequest {  // UnmountRootfs and RemoveTree
-  Area area = Area::kTmp;
-  std::string name;
-};
 
-std::vector<std::byte> Encode(const HelloRequest& m);
-std::vector<std::byte> Encode(const UnpackLayerRequest& m);
+std::vector<std::byte> EncodeHello(std::string_view store_path);
+std::vector<std::byte> Encode(const Request& m);
 std::vector<std::byte> Encode(const UnpackLayerReply& m);
-std::vector<std::byte> Encode(const MountRootfsRequest& m);
-std::vector<std::byte> Encode(const PlaceRequest& m);
 
-std::optional<HelloRequest> DecodeHello(std::span<const std::byte> in);
-std::optional<UnpackLayerRequest> DecodeUnpackLayer(std::span<const std::byte> in);
+// The store path: absolute, at most kMaxStorePath bytes, no NUL.
+std::optional<std::string> DecodeHello(std::span<const std::byte> in);
+// Checks the shape `op` allows: the number of names and the flags.
+std::optional<Request> Decode(Op op, std::span<const std::byte> in);
 std::optional<UnpackLayerReply> DecodeUnpackLayerReply(std::span<const std::byte> in);
-std::optional<MountRootfsRequest> DecodeMountRootfs(std::span<const std::byte> in);
-std::optional<PlaceRequest> DecodePlace(std::span<const std::byte> in);
 
 }  // namespace grootfs::ipc

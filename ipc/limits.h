@@ -13,8 +13,8 @@ inline constexpr std::size_t kMaxStorePath = 1024;      // the store path in Hel
 inline constexpr std::size_t kMaxLayersPerImage = 500;  // overlay's own stack limit
 inline constexpr std::size_t kMaxBaseDirDepth = 32;     // components of a base directory
 inline constexpr std::uint64_t kMaxEntriesPerLayer = 1'000'000;
-inline constexpr std::size_t kMaxEntryPath = 4095;      // bytes of a tar entry name
+inline constexpr std::size_t kMaxEntryPath = 4095;  // bytes of a tar entry name
 inline constexpr unsigned kMaxRequestsPerSession = 100'000;
-inline constexpr std::size_t kMaxTreeDepth = 256;       // directory depth RemoveTree descends
+inline constexpr std::size_t kMaxTreeDepth = 256;  // directory depth RemoveTree descends
 
 }  // namespace grootfs::ipc::limits

@@ -113,11 +113,11 @@ int InitStore(const Invocation& inv) {
   if (chown(p.meta().c_str(), 0, 0) != 0 || chmod(p.meta().c_str(), 0755) != 0)
     throw Error(Errno("cannot secure " + p.meta()));
   std::ostringstream marker;
-  marker << "grootfs-store-v1\nowner " << owner.uid << " " << owner.gid << "\n";
+  marker << "grootfs-store-v1\nowner:" << owner.uid << ":" << owner.gid << "\n";
   for (const auto& m : inv.uid_mappings)
-    marker << "uidmap " << m.ns_id << " " << m.host_id << " " << m.size << "\n";
+    marker << "uidmap:" << m.ns_id << ":" << m.host_id << ":" << m.size << "\n";
   for (const auto& m : inv.gid_mappings)
-    marker << "gidmap " << m.ns_id << " " << m.host_id << " " << m.size << "\n";
+    marker << "gidmap:" << m.ns_id << ":" << m.host_id << ":" << m.size << "\n";
   // Root writes the marker last: a store is a store only once it is whole.
   store::WriteFileAtomically(p.marker(), marker.str(), store::Owner{0, 0});
   Logger::Get().Info("store-initialised", {{"store", p.root}});

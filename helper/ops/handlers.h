@@ -1,5 +1,6 @@
 // Runs in: grootfs-helper (privileged). Trusts: nothing from the peer.
-// One handler per request type. Each returns the reply payload or an Error (a reply too).
+// One handler per request type, given the request already decoded and shape-checked for its
+// op (ipc::Decode). Each returns the reply payload or an Error (a reply too).
 #pragma once
 
 #include <cstddef>
@@ -13,13 +14,11 @@ namespace grootfs::helper {
 
 using Payload = std::vector<std::byte>;
 
-Result<Payload> HandleUnpackLayer(Session& s, std::span<const std::byte> in,
-                                  std::span<UniqueFd> fds);
-Result<Payload> HandleMountRootfs(Session& s, std::span<const std::byte> in,
-                                  std::span<UniqueFd> fds);
-Result<Payload> HandleUnmountRootfs(Session& s, std::span<const std::byte> in,
-                                    std::span<UniqueFd> fds);
-Result<Payload> HandleRemoveTree(Session& s, std::span<const std::byte> in,
-                                 std::span<UniqueFd> fds);
+using Handler = Result<Payload> (*)(Session&, const ipc::Request&, std::span<UniqueFd>);
+
+Result<Payload> HandleUnpackLayer(Session& s, const ipc::Request& req, std::span<UniqueFd> fds);
+Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span<UniqueFd> fds);
+Result<Payload> HandleUnmountRootfs(Session& s, const ipc::Request& req, std::span<UniqueFd> fds);
+Result<Payload> HandleRemoveTree(Session& s, const ipc::Request& req, std::span<UniqueFd> fds);
 
 }  // namespace grootfs::helper

@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "helper/die.h"
 #include "helper/ops/handlers.h"
 #include "helper/privileges.h"
 
@@ -30,13 +29,10 @@ Result<UniqueFd> OpenPlaceDir(const Session& s, ipc::Area area, const std::strin
 // kStrict, and the overlay is told about them only as /proc/self/fd/N of those fds; the mount
 // is nodev always, and nosuid for any store that is not root's own; it lands on the target fd
 // with move_mount, so no path is looked up again after the checks.
-Result<Payload> HandleMountRootfs(Session& s, std::span<const std::byte> in,
-                                  std::span<UniqueFd> /*fds*/) {
-  auto req = ipc::DecodeMountRootfs(in);
-  if (!req) Die("malformed MountRootfs");
-  auto target = OpenPlaceDir(s, req->area, req->name, "rootfs");
-  auto upper = OpenPlaceDir(s, req->area, req->name, "diff");
-  auto work = OpenPlaceDir(s, req->area, req->name, "work");
+Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span<UniqueFd>) {
+  auto target = OpenPlaceDir(s, req.area, req.name, "rootfs");
+  auto upper = OpenPlaceDir(s, req.area, req.name, "diff");
+  auto work = OpenPlaceDir(s, req.area, req.name, "work");
   if (!target) return target.error();
   if (!upper) return upper.error();
   if (!work) return work.error();
@@ -48,7 +44,7 @@ Result<Payload> HandleMountRootfs(Session& s, std::span<const std::byte> in,
   ScopedCaps caps{CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_FOWNER, CAP_FSETID};
   UniqueFd fs(fsopen("overlay", FSOPEN_CLOEXEC));
   if (!fs) return Error::FromErrno("fsopen overlay");
-  for (const std::string& key : req->layer_keys) {
+  for (const std::string& key : req.names) {
     // One layer per call, topmost first: no option string to outgrow, up to overlay's limit.
     auto lower = OpenPlaceDir(s, ipc::Area::kLayers, key, "diff");
     if (!lower) return lower.error();
@@ -63,7 +59,7 @@ Result<Payload> HandleMountRootfs(Session& s, std::span<const std::byte> in,
     return Error::FromErrno("overlay mount");
   unsigned attrs = MOUNT_ATTR_NODEV;
   if (s.rootless()) attrs |= MOUNT_ATTR_NOSUID;
-  if ((req->flags & ipc::kMountReadOnly) != 0) attrs |= MOUNT_ATTR_RDONLY;
+  if ((req.flags & ipc::kMountReadOnly) != 0) attrs |= MOUNT_ATTR_RDONLY;
   UniqueFd mnt(fsmount(fs.get(), FSMOUNT_CLOEXEC, attrs));
   if (!mnt) return Error::FromErrno("fsmount");
   if (move_mount(mnt.get(), "", target->get(), "",
@@ -75,17 +71,15 @@ Result<Payload> HandleMountRootfs(Session& s, std::span<const std::byte> in,
 // Why this is safe: the place passed IsPlainName and is opened beneath the store fd without
 // following symlinks (crossing onto the mount is the point); only a mount sitting exactly
 // there is unmounted, through /proc/self/fd/N of that fd. Nothing mounted is success.
-Result<Payload> HandleUnmountRootfs(Session& s, std::span<const std::byte> in,
-                                    std::span<UniqueFd> /*fds*/) {
-  auto req = ipc::DecodePlace(in);
-  if (!req) Die("malformed UnmountRootfs");
+Result<Payload> HandleUnmountRootfs(Session& s, const ipc::Request& req, std::span<UniqueFd>) {
   for (;;) {
-    auto rootfs = OpenPlaceDir(s, req->area, req->name, "rootfs", kStrictCrossMounts);
+    auto rootfs = OpenPlaceDir(s, req.area, req.name, "rootfs", kStrictCrossMounts);
     if (!rootfs) return rootfs.error().code == ENOENT ? Result<Payload>(Payload{}) : rootfs.error();
-    auto place = OpenBeneath(s.store(), PlacePath(req->area, req->name), O_PATH | O_DIRECTORY);
+    auto place = OpenBeneath(s.store(), PlacePath(req.area, req.name), O_PATH | O_DIRECTORY);
     if (!place) return place.error();
     // Something is mounted exactly there when the rootfs is on another mount than its parent.
-    struct statx below{}, above{};
+    struct statx below {
+    }, above{};
     if (statx(rootfs->get(), "", AT_EMPTY_PATH, STATX_MNT_ID, &below) != 0 ||
         statx(place->get(), "", AT_EMPTY_PATH, STATX_MNT_ID, &above) != 0)
       return Error::FromErrno("statx rootfs");

@@ -2,7 +2,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "helper/die.h"
 #include "helper/ops/handlers.h"
 #include "helper/userns.h"
 
@@ -12,21 +11,18 @@ namespace grootfs::helper {
 // with kStrict; removal runs in the store's user namespace (it can remove only what the
 // store's ids own), never follows a symlink and stops with EBUSY at any mount, so a mounted
 // rootfs can never lead it into the layers below.
-Result<Payload> HandleRemoveTree(Session& s, std::span<const std::byte> in,
-                                 std::span<UniqueFd> /*fds*/) {
-  auto req = ipc::DecodePlace(in);
-  if (!req) Die("malformed RemoveTree");
-  const std::string area = PlacePath(req->area, "");
+Result<Payload> HandleRemoveTree(Session& s, const ipc::Request& req, std::span<UniqueFd>) {
+  const std::string area = PlacePath(req.area, "");
   auto parent = OpenBeneath(s.store(), area.substr(0, area.size() - 1), O_RDONLY | O_DIRECTORY);
   if (!parent) return parent.error();
-  auto target = OpenBeneath(parent->get(), req->name, O_RDONLY | O_DIRECTORY);
+  auto target = OpenBeneath(parent->get(), req.name, O_RDONLY | O_DIRECTORY);
   if (!target) {
     if (target.error().code == ENOENT) return Payload{};
     if (target.error().code == EXDEV) return Error{EBUSY, "the place is a mount point"};
     return target.error();
   }
   const int parent_fd = parent->get(), target_fd = target->get();
-  const std::string name = req->name;
+  const std::string name = req.name;
   auto r = RunInStoreUserns(s, parent_fd, [&]() -> Result<ipc::UnpackLayerReply> {
     if (auto done = RemoveContents(target_fd); !done) return done.error();
     if (unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)

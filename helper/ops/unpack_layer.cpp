@@ -15,16 +15,14 @@ namespace grootfs::helper {
 // by a child that is root only inside a user namespace mapped as the root-written marker says,
 // so it can create nothing an unprivileged holder of those ids could not; every entry is made
 // beneath the new layer directory with *at calls that never follow a link (see unpack.cpp).
-Result<Payload> HandleUnpackLayer(Session& s, std::span<const std::byte> in,
-                                  std::span<UniqueFd> fds) {
-  auto req = ipc::DecodeUnpackLayer(in);
-  if (!req) Die("malformed UnpackLayer");
-  struct stat st{};
+Result<Payload> HandleUnpackLayer(Session& s, const ipc::Request& req, std::span<UniqueFd> fds) {
+  if (req.area != ipc::Area::kTmp) Die("UnpackLayer works in tmp/ only");
+  struct stat st {};
   const int flags = fcntl(fds[0].get(), F_GETFL);
   if (fstat(fds[0].get(), &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISREG(st.st_mode)) ||
       flags < 0 || (flags & O_ACCMODE) == O_WRONLY || (flags & O_PATH) != 0)
     return Error{EBADF, "layer stream must be a readable pipe or file"};
-  auto work = OpenBeneath(s.store(), PlacePath(ipc::Area::kTmp, req->work), O_RDONLY | O_DIRECTORY);
+  auto work = OpenBeneath(s.store(), PlacePath(ipc::Area::kTmp, req.name), O_RDONLY | O_DIRECTORY);
   if (!work) return work.error();
   const int stream = fds[0].get();
   const int work_fd = work->get();
@@ -32,7 +30,7 @@ Result<Payload> HandleUnpackLayer(Session& s, std::span<const std::byte> in,
     if (mkdirat(work_fd, "diff", 0755) != 0) return Error::FromErrno("mkdir diff");
     auto diff = OpenBeneath(work_fd, "diff", O_RDONLY | O_DIRECTORY);
     if (!diff) return diff.error();
-    return UnpackTar(stream, diff->get(), req->base_dir);
+    return UnpackTar(stream, diff->get(), req.names);
   });
   if (!reply) return reply.error();
   return ipc::Encode(*reply);

@@ -32,21 +32,21 @@ TEST(PlainName, AcceptsNamesAndRefusesPathsAndDots) {
 }
 
 TEST(Codec, RoundTripsEveryRequest) {
-  auto hello = DecodeHello(Encode(HelloRequest{"/var/lib/store"}));
+  auto hello = DecodeHello(EncodeHello("/var/lib/store"));
   ASSERT_TRUE(hello);
-  EXPECT_EQ(hello->store_path, "/var/lib/store");
+  EXPECT_EQ(*hello, "/var/lib/store");
 
-  auto unpack = DecodeUnpackLayer(Encode(UnpackLayerRequest{"w1", {"home", "vcap"}}));
+  auto unpack = Decode(Op::kUnpackLayer, Encode(Request{Area::kTmp, "w1", {"home", "vcap"}, 0}));
   ASSERT_TRUE(unpack);
-  EXPECT_EQ(unpack->work, "w1");
-  EXPECT_EQ(unpack->base_dir, (std::vector<std::string>{"home", "vcap"}));
+  EXPECT_EQ(unpack->name, "w1");
+  EXPECT_EQ(unpack->names, (std::vector<std::string>{"home", "vcap"}));
 
-  auto mount = DecodeMountRootfs(Encode(MountRootfsRequest{Area::kImages, "img", {"k2", "k1"}, 0}));
+  auto mount = Decode(Op::kMountRootfs, Encode(Request{Area::kImages, "img", {"k2", "k1"}, 0}));
   ASSERT_TRUE(mount);
   EXPECT_EQ(mount->area, Area::kImages);
-  EXPECT_EQ(mount->layer_keys, (std::vector<std::string>{"k2", "k1"}));
+  EXPECT_EQ(mount->names, (std::vector<std::string>{"k2", "k1"}));
 
-  auto place = DecodePlace(Encode(PlaceRequest{Area::kLayers, "k"}));
+  auto place = Decode(Op::kRemoveTree, Encode(Request{Area::kLayers, "k", {}, 0}));
   ASSERT_TRUE(place);
   EXPECT_EQ(place->area, Area::kLayers);
 
@@ -57,40 +57,46 @@ TEST(Codec, RoundTripsEveryRequest) {
 }
 
 TEST(Codec, RefusesTrailingBytes) {
-  auto bytes = Encode(PlaceRequest{Area::kTmp, "x"});
+  auto bytes = Encode(Request{Area::kTmp, "x", {}, 0});
   bytes.push_back(std::byte{0});
-  EXPECT_FALSE(DecodePlace(bytes));
+  EXPECT_FALSE(Decode(Op::kRemoveTree, bytes));
 }
 
 TEST(Codec, RefusesTruncatedInputAtEveryLength) {
-  const auto bytes = Encode(MountRootfsRequest{Area::kTmp, "img", {"a", "b"}, 0});
+  const auto bytes = Encode(Request{Area::kTmp, "img", {"a", "b"}, 0});
   for (std::size_t n = 0; n < bytes.size(); ++n)
-    EXPECT_FALSE(DecodeMountRootfs({bytes.data(), n})) << n;
+    EXPECT_FALSE(Decode(Op::kMountRootfs, {bytes.data(), n})) << n;
 }
 
 TEST(Codec, RefusesPathsDotsAndBadAreas) {
-  EXPECT_FALSE(DecodePlace(Encode(PlaceRequest{Area::kTmp, ".."})));
-  EXPECT_FALSE(DecodePlace(Encode(PlaceRequest{Area::kTmp, "a/b"})));
-  EXPECT_FALSE(DecodePlace(Encode(PlaceRequest{static_cast<Area>(9), "a"})));
-  EXPECT_FALSE(DecodePlace(Encode(PlaceRequest{static_cast<Area>(0), "a"})));
-  EXPECT_FALSE(DecodeUnpackLayer(Encode(UnpackLayerRequest{"w", {".."}})));
-  EXPECT_FALSE(DecodeHello(Encode(HelloRequest{"relative/path"})));
-  EXPECT_FALSE(DecodeHello(Encode(HelloRequest{std::string(limits::kMaxStorePath + 1, '/')})));
+  EXPECT_FALSE(Decode(Op::kRemoveTree, Encode(Request{Area::kTmp, "..", {}, 0})));
+  EXPECT_FALSE(Decode(Op::kRemoveTree, Encode(Request{Area::kTmp, "a/b", {}, 0})));
+  EXPECT_FALSE(Decode(Op::kRemoveTree, Encode(Request{static_cast<Area>(9), "a", {}, 0})));
+  EXPECT_FALSE(Decode(Op::kRemoveTree, Encode(Request{static_cast<Area>(0), "a", {}, 0})));
+  EXPECT_FALSE(Decode(Op::kUnpackLayer, Encode(Request{Area::kTmp, "w", {".."}, 0})));
+  EXPECT_FALSE(Decode(Op::kHello, Encode(Request{Area::kTmp, "w", {}, 0})));
+  EXPECT_FALSE(Decode(static_cast<Op>(99), Encode(Request{Area::kTmp, "w", {}, 0})));
+  EXPECT_FALSE(DecodeHello(EncodeHello("relative/path")));
+  EXPECT_FALSE(DecodeHello(EncodeHello(std::string(limits::kMaxStorePath + 1, '/'))));
 }
 
-TEST(Codec, RefusesCountsPastTheirLimits) {
-  MountRootfsRequest m{Area::kTmp, "img", {}, 0};
-  EXPECT_FALSE(DecodeMountRootfs(Encode(m)));  // no layer at all
-  m.layer_keys.assign(limits::kMaxLayersPerImage, "k");
-  EXPECT_TRUE(DecodeMountRootfs(Encode(m)));
-  m.layer_keys.push_back("k");
-  EXPECT_FALSE(DecodeMountRootfs(Encode(m)));
-  UnpackLayerRequest u{"w", std::vector<std::string>(limits::kMaxBaseDirDepth + 1, "d")};
-  EXPECT_FALSE(DecodeUnpackLayer(Encode(u)));
+TEST(Codec, RefusesCountsAndFlagsPastTheirLimits) {
+  Request m{Area::kTmp, "img", {}, 0};
+  EXPECT_FALSE(Decode(Op::kMountRootfs, Encode(m)));  // no layer at all
+  m.names.assign(limits::kMaxLayersPerImage, "k");
+  EXPECT_TRUE(Decode(Op::kMountRootfs, Encode(m)));
+  m.names.push_back("k");
+  EXPECT_FALSE(Decode(Op::kMountRootfs, Encode(m)));
+  Request u{Area::kTmp, "w", std::vector<std::string>(limits::kMaxBaseDirDepth, "d"), 0};
+  EXPECT_TRUE(Decode(Op::kUnpackLayer, Encode(u)));
+  u.names.push_back("d");
+  EXPECT_FALSE(Decode(Op::kUnpackLayer, Encode(u)));
+  EXPECT_FALSE(Decode(Op::kRemoveTree, Encode(Request{Area::kTmp, "x", {"extra"}, 0})));
   // A length prefix that claims more than there is.
   EXPECT_FALSE(DecodeHello(Bytes({0xff, 0xff, 0xff, 0x7f, '/'})));
-  // Unknown mount flags.
-  EXPECT_FALSE(DecodeMountRootfs(Encode(MountRootfsRequest{Area::kTmp, "i", {"k"}, 0x80})));
+  // Unknown flags.
+  EXPECT_FALSE(Decode(Op::kMountRootfs, Encode(Request{Area::kTmp, "i", {"k"}, 0x80})));
+  EXPECT_FALSE(Decode(Op::kRemoveTree, Encode(Request{Area::kTmp, "i", {}, kMountReadOnly})));
 }
 
 TEST(Channel, CarriesRequestsWithFds) {
@@ -99,7 +105,7 @@ TEST(Channel, CarriesRequestsWithFds) {
   int p[2];
   ASSERT_EQ(pipe(p), 0);
   const int fds[] = {p[0]};
-  auto payload = Encode(PlaceRequest{Area::kTmp, "x"});
+  auto payload = Encode(Request{Area::kTmp, "x", {}, 0});
   ASSERT_TRUE(SendRequest(pair->first.get(), Op::kRemoveTree, payload, fds));
   auto m = ReceiveRequest(pair->second.get());
   ASSERT_TRUE(m);

@@ -20,7 +20,7 @@ std::pair<ipc::UniqueFd, ipc::UniqueFd> Pair() {
 
 TEST(HelperDispatchDeathTest, FirstRequestMustBeHello) {
   auto [peer, helper_end] = Pair();
-  auto payload = ipc::Encode(ipc::PlaceRequest{ipc::Area::kTmp, "x"});
+  auto payload = ipc::Encode(ipc::Request{ipc::Area::kTmp, "x", {}, 0});
   ASSERT_TRUE(ipc::SendRequest(peer.get(), ipc::Op::kRemoveTree, payload, {}));
   EXPECT_EXIT(helper::Serve(std::move(helper_end)), testing::ExitedWithCode(helper::kExitMalformed),
               "first request must be Hello");
@@ -36,7 +36,7 @@ TEST(HelperDispatchDeathTest, MalformedHelloEndsTheSession) {
 
 TEST(HelperDispatch, HelloOnANonStoreIsRefusedWithAReply) {
   auto [peer, helper_end] = Pair();
-  auto payload = ipc::Encode(ipc::HelloRequest{"/tmp"});
+  auto payload = ipc::EncodeHello("/tmp");
   ASSERT_TRUE(ipc::SendRequest(peer.get(), ipc::Op::kHello, payload, {}));
   EXPECT_EQ(helper::Serve(std::move(helper_end)), helper::kExitRefused);
   auto reply = ipc::ReceiveReply(peer.get(), ipc::Op::kHello);
@@ -52,8 +52,8 @@ TEST(HelperDispatch, AClosedChannelBeforeHelloIsARefusal) {
 
 TEST(StoreMarker, ParsesOwnerAndMappings) {
   auto m = helper::ParseStoreMarker(
-      "grootfs-store-v1\nowner 1000 1000\nuidmap 0 1000 1\nuidmap 1 100000 65536\n"
-      "gidmap 0 1000 1\n");
+      "grootfs-store-v1\nowner:1000:1000\nuidmap:0:1000:1\nuidmap:1:100000:65536\n"
+      "gidmap:0:1000:1\n");
   ASSERT_TRUE(m);
   EXPECT_EQ(m->owner_uid, 1000u);
   ASSERT_EQ(m->uid_map.size(), 2u);
@@ -63,10 +63,11 @@ TEST(StoreMarker, ParsesOwnerAndMappings) {
 
 TEST(StoreMarker, RefusesAnythingElse) {
   for (const char* bad :
-       {"", "grootfs-store-v2\nowner 0 0\n", "grootfs-store-v1\n", "grootfs-store-v1\nowner x 0\n",
-        "grootfs-store-v1\nowner 0 0\nuidmap 0 1 0\ngidmap 0 1 1\n",
-        "grootfs-store-v1\nowner 0 0\nuidmap 0 4294967295 2\ngidmap 0 1 1\n",
-        "grootfs-store-v1\nowner 0 0\nuidmap 0 1 1\n", "grootfs-store-v1\nowner 0 0\nbogus\n"})
+       {"", "grootfs-store-v2\nowner:0:0\n", "grootfs-store-v1\n", "grootfs-store-v1\nowner:x:0\n",
+        "grootfs-store-v1\nowner:0:0\nuidmap:0:1:0\ngidmap:0:1:1\n",
+        "grootfs-store-v1\nowner:0:0\nuidmap:0:4294967295:2\ngidmap:0:1:1\n",
+        "grootfs-store-v1\nowner:0:0\nuidmap:0:1:1\n", "grootfs-store-v1\nowner:0:0\nbogus\n",
+        "owner:0:0\ngrootfs-store-v1\n"})
     EXPECT_FALSE(helper::ParseStoreMarker(bad)) << bad;
 }
 
