@@ -337,7 +337,7 @@ TEST_F(RootlessTest, AUserCannotMakeTheHelperReadARootOnlyImage) {
   fs::create_directories(secret);
   RunCmd({"cp", "-a", FixtureImage("alpine"), (secret / "alpine").string()});
   chmod(secret.c_str(), 0700);
-  symlink((secret / "alpine").c_str(), (images_ / "link").c_str());
+  ASSERT_EQ(symlink((secret / "alpine").c_str(), (images_ / "link").c_str()), 0);
   for (const std::string& image : {"oci://" + (secret / "alpine").string(),
                                    "oci://" + (images_ / "link").string()}) {
     auto r = UserGrootfs(kAlice, StoreOf(kAlice), {"create", image, "x"});
