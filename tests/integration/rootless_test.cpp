@@ -459,3 +459,47 @@ TEST_F(RootlessTest, HostileEnvironmentsDoNotHelp) {
   }
   chmod(tmp_.path().c_str(), 0755);
 }
+
+TEST_F(RootlessTest, FileCapabilitiesInsteadOfSetuidWorkToo) {
+  // The documented alternative: no setuid bit, the helper's set as permitted file capabilities.
+  ASSERT_EQ(chmod(helper_.c_str(), 0755), 0);
+  auto r = RunCmd({"setcap",
+                   "cap_sys_admin,cap_setuid,cap_setgid,cap_setfcap,cap_dac_override,cap_chown,"
+                   "cap_fowner,cap_fsetid+p",
+                   helper_});
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  InitStoreFor(kAlice);
+  r = UserGrootfs(kAlice, StoreOf(kAlice), {"create", Alpine(), "fc"});
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  const fs::path rootfs = ParseJson(r.out)["root"]["path"].get<std::string>();
+  EXPECT_TRUE(IsOverlayMountedAt(rootfs));
+  struct stat st{};
+  ASSERT_EQ(lstat((rootfs / "etc/shadow").c_str(), &st), 0);
+  EXPECT_GE(st.st_gid, 400000u) << "files land on the user's subordinate ids";
+  r = UserGrootfs(kAlice, StoreOf(kAlice), {"delete", "fc"});
+  EXPECT_TRUE(r.ok()) << r.Describe();
+  EXPECT_FALSE(IsOverlayMountedAt(rootfs));
+}
+
+TEST_F(RootlessTest, SettingsCannotMakeAUserRoot) {
+  InitStoreFor(kAlice);
+  const std::string store = StoreOf(kAlice);
+  // Another binary as the helper runs with the user's own privileges, so it can mount nothing.
+  auto r = UserGrootfs(kAlice, store, {"--helper-bin", "/bin/cat", "create", Alpine(), "x"});
+  EXPECT_NE(r.status, 0);
+  // A root store cannot be used by a user whatever the settings say.
+  ASSERT_TRUE(Grootfs(store_, "init-store").ok());
+  RunCmd({"chmod", "755", store_});
+  const fs::path config = tmp_ / "config.yml";
+  WriteFile(config, "store: " + store_ + "\nnewuidmap_bin: /bin/true\nhelper_bin: " + helper_ +
+                        "\n");
+  RunCmd({"chmod", "644", config.string()});
+  r = As(kAlice, {(prefix_ / "bin/grootfs").string(), "--config", config.string(), "create",
+                  Alpine(), "x"});
+  EXPECT_NE(r.status, 0) << r.Describe();
+  EXPECT_TRUE(MountsUnder(store_).empty());
+  // A log file the user may not write fails the command instead of being written as root.
+  r = UserGrootfs(kAlice, store, {"--log-file", "/etc/grootfs-test.log", "list"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_FALSE(Exists("/etc/grootfs-test.log"));
+}
