@@ -87,8 +87,7 @@ std::vector<std::string> ComputeCacheKeys(const std::vector<LayerSpec>& layers) 
     if (!layer.base_directory.empty()) {
       element = std::string(kSha256Prefix) + Sha256Hex(layer.diff_id + "\n" + layer.base_directory);
     }
-    chain = chain.empty() ? element
-                          : std::string(kSha256Prefix) + Sha256Hex(chain + " " + element);
+    chain = chain.empty() ? element : std::string(kSha256Prefix) + Sha256Hex(chain + " " + element);
     all_verified = all_verified && layer.verify;
     const std::string hex = chain.substr(kSha256Prefix.size());
     keys.push_back(all_verified ? hex : "unverified-" + hex);

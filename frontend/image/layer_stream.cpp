@@ -151,7 +151,9 @@ void WriteAll(int fd, const unsigned char* data, std::size_t size, const LayerSp
       const int err = errno;
       if (err == EINTR) continue;
       if (err == EAGAIN) {
-        struct pollfd p {fd, POLLOUT, 0};
+        struct pollfd p {
+          fd, POLLOUT, 0
+        };
         (void)poll(&p, 1, -1);
         continue;
       }
@@ -174,7 +176,8 @@ struct ArchiveFree {
 
 StreamStats StreamLayer(const LayerSpec& layer, int out_fd) {
   if (layer.blob_path.empty()) {
-    throw Error(LayerName(layer) + " has no local blob (fetching layers from urls is not supported)");
+    throw Error(LayerName(layer) +
+                " has no local blob (fetching layers from urls is not supported)");
   }
   if (layer.verify) {
     if (layer.size < 0 || !IsValidDigest(layer.digest) || !IsValidDigest(layer.diff_id)) {
@@ -251,8 +254,7 @@ StreamStats StreamLayer(const LayerSpec& layer, int out_fd) {
     const char* message = archive_error_string(a.get());
     decompress_error = std::string(step) + ": " + (message ? message : "unknown error");
   };
-  if (archive_read_open(a.get(), &reader, nullptr, &BlobReader::Callback, nullptr) !=
-      ARCHIVE_OK) {
+  if (archive_read_open(a.get(), &reader, nullptr, &BlobReader::Callback, nullptr) != ARCHIVE_OK) {
     fail_from_archive("cannot open the compressed stream");
   } else {
     struct archive_entry* entry = nullptr;

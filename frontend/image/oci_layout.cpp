@@ -25,8 +25,7 @@ constexpr int kMaxIndexDepth = 8;
 
 constexpr std::string_view kOciManifest = "application/vnd.oci.image.manifest.v1+json";
 constexpr std::string_view kOciIndex = "application/vnd.oci.image.index.v1+json";
-constexpr std::string_view kDockerManifest =
-    "application/vnd.docker.distribution.manifest.v2+json";
+constexpr std::string_view kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
 constexpr std::string_view kDockerList =
     "application/vnd.docker.distribution.manifest.list.v2+json";
 constexpr std::string_view kDockerSchema1 = "application/vnd.docker.distribution.manifest.v1+json";
@@ -49,7 +48,6 @@ std::string Printable(std::string_view s, std::size_t max = 100) {
   if (s.size() > max) out += "...";
   return out;
 }
-
 
 struct Platform {
   std::string os;
@@ -268,18 +266,19 @@ Descriptor Loader::PickFromLayoutIndex(const json& index, const std::string& ref
       if (it != d.annotations.end() && it->second == ref_name) candidates.push_back(d);
     }
     if (candidates.empty()) {
-      Fail("no manifest named '" + Printable(ref_name) + "' in index.json (ref names: " +
-           ref_names() + ")");
+      Fail("no manifest named '" + Printable(ref_name) +
+           "' in index.json (ref names: " + ref_names() + ")");
     }
   }
   if (candidates.empty()) Fail("index.json lists no manifests");
   bool one_digest = true;
-  for (const Descriptor& d : candidates) one_digest = one_digest && d.digest == candidates[0].digest;
+  for (const Descriptor& d : candidates)
+    one_digest = one_digest && d.digest == candidates[0].digest;
   if (one_digest) return candidates[0];  // its platform is not checked (grootfs's hardlink image)
   if (ref_name.empty()) {
     Fail("index.json lists " + std::to_string(candidates.size()) +
-         " manifests; name one with oci://" + Printable(dir_, 200) + ":REF (ref names: " +
-         ref_names() + ")");
+         " manifests; name one with oci://" + Printable(dir_, 200) +
+         ":REF (ref names: " + ref_names() + ")");
   }
   for (const Descriptor& d : candidates) {
     if (Matches(d)) return d;
@@ -298,8 +297,8 @@ DocKind KindOf(std::string_view media_type) {
 }
 
 std::pair<Descriptor, json> Loader::Resolve(const Descriptor& d, bool verify, int depth) {
-  const std::string what = (KindOf(d.media_type) == DocKind::kIndex ? "image index " : "manifest ") +
-                           d.digest;
+  const std::string what =
+      (KindOf(d.media_type) == DocKind::kIndex ? "image index " : "manifest ") + d.digest;
   const std::string text =
       ReadBounded(BlobPath(d.digest), what, verify ? std::optional<Descriptor>(d) : std::nullopt,
                   options_.strict_metadata);
@@ -309,18 +308,12 @@ std::pair<Descriptor, json> Loader::Resolve(const Descriptor& d, bool verify, in
     inner_type = it->get<std::string>();
   }
   const auto schema = j.find("schemaVersion");
-  if (schema != j.end() && *schema == 1) {
-    Fail(what + " is a Docker schema 1 manifest, which is not supported (convert the image, "
-                "e.g. with skopeo copy, to OCI or Docker schema 2)");
-  }
   DocKind kind = DocKind::kUnknown;
   std::string type = d.media_type.empty() ? inner_type : d.media_type;
   if (!type.empty()) {
     kind = KindOf(type);
-    if (!d.media_type.empty() && !inner_type.empty() && KindOf(inner_type) != kind) {
-      Fail(what + " has media type '" + Printable(inner_type) + "' but is listed as '" +
-           Printable(d.media_type) + "'");
-    }
+  } else if (schema != j.end() && *schema == 1) {
+    kind = DocKind::kSchema1;
   } else if (j.contains("manifests")) {
     kind = DocKind::kIndex;
   } else if (j.contains("layers") || j.contains("config")) {
@@ -328,12 +321,17 @@ std::pair<Descriptor, json> Loader::Resolve(const Descriptor& d, bool verify, in
   } else {
     Fail(what + " has no media type and is neither a manifest nor an image index");
   }
-  if (kind == DocKind::kSchema1) {
-    Fail(what + " is a Docker schema 1 manifest, which is not supported (convert the image, "
-                "e.g. with skopeo copy, to OCI or Docker schema 2)");
+  if (kind == DocKind::kSchema1 || (schema != j.end() && *schema == 1)) {
+    Fail(what +
+         " is a Docker schema 1 manifest, which is not supported (convert the image, "
+         "e.g. with skopeo copy, to OCI or Docker schema 2)");
   }
   if (kind == DocKind::kUnknown) {
     Fail(what + " has unsupported media type '" + Printable(type) + "'");
+  }
+  if (!d.media_type.empty() && !inner_type.empty() && KindOf(inner_type) != kind) {
+    Fail(what + " has media type '" + Printable(inner_type) + "' but is listed as '" +
+         Printable(d.media_type) + "'");
   }
   if (schema != j.end() && *schema != 2) Fail(what + " has an unsupported schemaVersion");
   if (kind == DocKind::kManifest) return {d, std::move(j)};
@@ -430,7 +428,8 @@ ImageSpec Loader::Load(const std::string& ref_name) {
   if (stat(index_path.c_str(), &st) != 0 && errno == ENOENT) {
     Fail("not an OCI image layout: index.json: no such file or directory");
   }
-  const json index = ParseJson(ReadBounded(index_path, "index.json", std::nullopt, false), "index.json");
+  const json index =
+      ParseJson(ReadBounded(index_path, "index.json", std::nullopt, false), "index.json");
   if (auto it = index.find("schemaVersion"); it != index.end() && *it != 2) {
     Fail("index.json has an unsupported schemaVersion");
   }
@@ -452,8 +451,8 @@ ImageSpec Loader::Load(const std::string& ref_name) {
 
   const std::string config_what = "image config " + config_desc.digest;
   const json config = ParseJson(
-      ReadBounded(BlobPath(config_desc.digest), config_what, config_desc,
-                  options_.strict_metadata), config_what);
+      ReadBounded(BlobPath(config_desc.digest), config_what, config_desc, options_.strict_metadata),
+      config_what);
 
   ImageSpec spec;
   spec.manifest_digest = manifest_desc.digest;

@@ -155,8 +155,9 @@ ImageRef ParseDocker(const std::string& original, std::string_view rest) {
     ref.digest = std::string(name.substr(at + 1));
     name = name.substr(0, at);
     if (!IsValidDigest(ref.digest)) {
-      Refuse(original, "'" + Printable(ref.digest) +
-                           "' is not a valid digest (expected sha256: and 64 lowercase hex digits)");
+      Refuse(original,
+             "'" + Printable(ref.digest) +
+                 "' is not a valid digest (expected sha256: and 64 lowercase hex digits)");
     }
   }
   const std::size_t colon = name.rfind(':');
@@ -177,9 +178,9 @@ ImageRef ParseDocker(const std::string& original, std::string_view rest) {
         Refuse(original, "repository names must be lowercase");
       }
     }
-    Refuse(original, component.empty()
-                         ? std::string("the image name has an empty path component")
-                         : "'" + Printable(component) + "' is not a valid repository name component");
+    Refuse(original, component.empty() ? std::string("the image name has an empty path component")
+                                       : "'" + Printable(component) +
+                                             "' is not a valid repository name component");
   }
   ref.repository = std::string(name);
   if (ref.registry == kDockerHub && ref.repository.find('/') == std::string::npos) {

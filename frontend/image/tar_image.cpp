@@ -40,7 +40,8 @@ std::int64_t Nanoseconds(const struct timespec& ts) {
 
 ImageSpec LoadTarImage(const std::string& tar_path) {
   const std::string shown = "tar image " + Printable(tar_path);
-  if (tar_path.empty() || tar_path.front() != '/') throw Error(shown + ": the path must be absolute");
+  if (tar_path.empty() || tar_path.front() != '/')
+    throw Error(shown + ": the path must be absolute");
   struct stat st {};
   if (stat(tar_path.c_str(), &st) != 0) {
     const int err = errno;
