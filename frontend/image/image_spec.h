@@ -21,7 +21,7 @@ struct LayerSpec {
   std::vector<std::string> urls;  // foreign/remote layer URLs (fetched by a later issue)
   std::string base_directory;   // org.cloudfoundry.experimental.image.base-directory, or ""
   // The identity under which the unpacked layer is cached in the store: a plain name
-  // ([a-z0-9-], at most 80 chars). Verified layers: the chain id's hex, so it equals grootfs's.
+  // ([a-z0-9-], at most 80 chars). Verified layers: the OCI chain id's hex.
   // Unverified layers (skip-layer-validation, tar images) get a distinct prefix so they can
   // never be served to an image that expects verified content.
   std::string cache_key;
