@@ -66,12 +66,15 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold) {
       auto tmp_lock = store::FileLock(p, "tmp-" + name, store::FileLock::Mode::kExclusive);
       if (rename(p.layer(key).c_str(), (p.tmp() + "/" + name).c_str()) == 0) {
         doomed.push_back(name);
+        // Safe while we hold it: a waiter on the old file sees it gone and opens a new one.
+        (void)unlink((p.locks() + "/layer-" + key).c_str());
       }
       (void)unlink((p.locks() + "/tmp-" + name).c_str());
     }
   }
   // Outside the lock: the layers are already invisible. Anything left by a crash is swept too.
   store::SweepTmp(p, *helper);
+  store::SweepLocks(p);
   log.Info("cleaned", {{"layers_removed", doomed.size()}});
 }
 

@@ -145,6 +145,7 @@ int Create(const Invocation& inv) {
     }
     const std::vector<std::string> keys = store::MountOrder(records);
     auto helper = HelperClient::Start(inv.helper_bin, p.root);
+    store::SweepTmp(p, *helper);  // whatever a killed command left half-made
     store::WorkDir work(p, *helper);
     store::MakeDir(work.path() + "/rootfs", 0755, owner);
     store::MakeDir(work.path() + "/diff", 0755, owner);

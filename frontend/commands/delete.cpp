@@ -43,6 +43,7 @@ int Delete(const Invocation& inv) {
   store::FileLock store_lock(p, "store", store::FileLock::Mode::kShared);
   if (!store::Discard(p, *helper, p.image(id)))
     Logger::Get().Info("image-not-found", {{"id", id}, {"warning", "deleted concurrently"}});
+  store::SweepTmp(p, *helper);
   Logger::Get().Info("ending", {{"id", id}});
   return 0;
 }

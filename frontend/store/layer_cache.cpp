@@ -35,7 +35,8 @@ std::vector<std::string> BaseDirComponents(const std::string& base) {
 
 std::optional<LayerRecord> ReadLayer(const Paths& p, const std::string& key) {
   const std::string path = p.layer(key) + "/layer.json";
-  if (access(path.c_str(), F_OK) != 0) return std::nullopt;
+  if (access(path.c_str(), F_OK) != 0 || access((p.layer(key) + "/diff").c_str(), F_OK) != 0)
+    return std::nullopt;
   try {
     auto j = nlohmann::json::parse(ReadFile(path));
     LayerRecord r;

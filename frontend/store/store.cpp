@@ -95,33 +95,66 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+namespace {
+
+// Opens the lock file and takes the flock; true when held. The file may have been unlinked
+// (by clean, under the store lock) between open and flock: then the lock is on a dead inode,
+// so it is dropped and the caller tries again with a fresh open.
+bool TryTake(ipc::UniqueFd& fd, const std::string& path, int op) {
+  fd.Reset(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) throw Error(Errno("cannot open lock " + path));
+  if (flock(fd.get(), op | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) throw Error(Errno("cannot lock " + path));
+    fd.Reset();
+    return false;
+  }
+  struct stat held{}, now{};
+  if (fstat(fd.get(), &held) != 0 || stat(path.c_str(), &now) != 0 || held.st_ino != now.st_ino) {
+    fd.Reset();
+    return false;
+  }
+  return true;
+}
+
+// Who holds a lock: each exclusive holder writes "pid N" into the file.
+std::string Holder(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line.empty() ? "unknown" : line;
+}
+
+}  // namespace
+
 FileLock::FileLock(const Paths& p, const std::string& name, Mode mode,
                    std::chrono::seconds timeout) {
   const std::string path = p.locks() + "/" + name;
-  fd_.Reset(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd_) throw Error(Errno("cannot open lock " + path));
-  const int op = (mode == Mode::kShared ? LOCK_SH : LOCK_EX) | LOCK_NB;
+  const int op = mode == Mode::kShared ? LOCK_SH : LOCK_EX;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   bool logged = false;
-  while (flock(fd_.get(), op) != 0) {
-    if (errno != EWOULDBLOCK && errno != EINTR) throw Error(Errno("cannot lock " + path));
+  while (!TryTake(fd_, path, op)) {
     if (!logged) {
-      Logger::Get().Debug("waiting-for-lock", {{"lock", name}});
+      Logger::Get().Info("waiting-for-lock", {{"lock", name}, {"holder", Holder(path)}});
       logged = true;
     }
     if (std::chrono::steady_clock::now() > deadline)
-      throw Error("timed out waiting for lock " + name + " in the store");
+      throw Error("timed out waiting for lock " + name + " in the store (held by " +
+                  Holder(path) + ")");
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (mode == Mode::kExclusive) {
+    const std::string me = "pid " + std::to_string(getpid()) + "\n";
+    if (ftruncate(fd_.get(), 0) == 0) (void)!pwrite(fd_.get(), me.data(), me.size(), 0);
   }
 }
 
 FileLock FileLock::TryLock(const Paths& p, const std::string& name, Mode mode) {
   FileLock lock;
-  const std::string path = p.locks() + "/" + name;
-  lock.fd_.Reset(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!lock.fd_) return lock;
-  if (flock(lock.fd_.get(), (mode == Mode::kShared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0)
+  try {
+    (void)TryTake(lock.fd_, p.locks() + "/" + name, mode == Mode::kShared ? LOCK_SH : LOCK_EX);
+  } catch (const Error&) {
     lock.fd_.Reset();
+  }
   return lock;
 }
 
@@ -177,6 +210,19 @@ void SweepTmp(const Paths& p, HelperClient& helper) {
     helper.UnmountRootfs(ipc::Area::kTmp, name);
     helper.RemoveTree(ipc::Area::kTmp, name);
     (void)unlink((p.locks() + "/tmp-" + name).c_str());
+  }
+}
+
+void SweepLocks(const Paths& p) {
+  for (const std::string& name : ListDir(p.locks())) {
+    std::string owner;
+    if (name.starts_with("layer-")) owner = p.layer(name.substr(6));
+    else if (name.starts_with("tmp-")) owner = p.tmp() + "/" + name.substr(4);
+    else continue;
+    if (access(owner.c_str(), F_OK) == 0) continue;
+    FileLock lock = FileLock::TryLock(p, name, FileLock::Mode::kExclusive);
+    if (lock.held() && access(owner.c_str(), F_OK) != 0)
+      (void)unlink((p.locks() + "/" + name).c_str());
   }
 }
 

@@ -103,6 +103,8 @@ bool Discard(const Paths& p, HelperClient& helper, const std::string& path);
 
 // Removes tmp/ entries whose owner died (their lock is free).
 void SweepTmp(const Paths& p, HelperClient& helper);
+// Removes lock files nobody holds whose layer or tmp entry is gone.
+void SweepLocks(const Paths& p);
 
 // Bytes allocated beneath a directory (du), without following symlinks; hard links once.
 std::uint64_t DiskUsage(const std::string& path);
