@@ -98,6 +98,14 @@ const std::map<std::string, CommandSpec>& Commands() {
         "nothing"}},
       {"delete-store",
        {"delete-store", "unmount every image and remove the store", "", {}, 0, 0, "nothing"}},
+      {"check",
+       {"check [--repair]",
+        "verify the store: layers, images, leftovers, mounts; --repair mends what it can",
+        "  --repair                       sweep leftovers, drop broken layers, remount images\n",
+        {{"repair", false}},
+        0,
+        0,
+        "nothing"}},
   };
   return commands;
 }
@@ -439,6 +447,7 @@ class Parser {
       for (const auto& m : it->second) inv.uid_mappings.push_back(ParseIdMapping(m));
     if (const auto it = values_.find("gid-mapping"); it != values_.end())
       for (const auto& m : it->second) inv.gid_mappings.push_back(ParseIdMapping(m));
+    inv.repair = Bool("repair");
     inv.store_size_bytes = Size("store-size-bytes");
     if (!inv.store_size_bytes) inv.store_size_bytes = config.init.store_size_bytes;
   }

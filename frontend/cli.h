@@ -47,6 +47,7 @@ struct Invocation {
   bool skip_layer_validation = false;
   bool with_clean = false;
   bool without_mount = false;
+  bool repair = false;  // check --repair
   // create --threshold-bytes, clean --threshold-bytes, else config clean.threshold_bytes
   std::optional<std::int64_t> threshold_bytes;
   std::string username, password, remote_layer_client_certificates_path, clean_log_file;

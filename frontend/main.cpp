@@ -24,6 +24,7 @@ int Dispatch(const Invocation& inv) {
   if (inv.command == "capacity") return commands::Capacity(inv);
   if (inv.command == "init-store") return commands::InitStore(inv);
   if (inv.command == "delete-store") return commands::DeleteStore(inv);
+  if (inv.command == "check") return commands::Check(inv);
   throw grootfs::frontend::Error("unknown command " + inv.command);
 }
 

@@ -14,6 +14,7 @@ int Clean(const Invocation& inv);
 int Capacity(const Invocation& inv);
 int InitStore(const Invocation& inv);
 int DeleteStore(const Invocation& inv);
+int Check(const Invocation& inv);
 
 // Shared by delete and stats: "ID" or "STORE/images/ID" to the ID; throws for other paths.
 std::string ImageIdFromArg(const Invocation& inv, const std::string& arg);
