@@ -31,6 +31,14 @@ std::vector<std::string> BaseDirComponents(const std::string& base) {
   return parts;
 }
 
+bool ReaderWentAway(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return std::string_view(ex.what()).find("broken pipe") != std::string_view::npos;
+  }
+}
+
 }  // namespace
 
 std::optional<LayerRecord> ReadLayer(const Paths& p, const std::string& key) {
@@ -81,7 +89,11 @@ LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::Layer
   }
   read_end.Reset();  // a writer still blocked on a full pipe gets EPIPE
   writer.join();
-  if (stream_error) std::rethrow_exception(stream_error);  // verification says why
+  // Verification says why, unless the stream broke only because the unpacker had already
+  // failed (a full disk, a refused entry): then the unpacker's error is the cause.
+  if (stream_error && unpack_error && ReaderWentAway(stream_error))
+    std::rethrow_exception(unpack_error);
+  if (stream_error) std::rethrow_exception(stream_error);
   if (unpack_error) std::rethrow_exception(unpack_error);
 
   LayerRecord record{layer.cache_key, reply.bytes, (reply.flags & ipc::kLayerRootOpaque) != 0};

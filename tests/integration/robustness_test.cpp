@@ -1,0 +1,213 @@
+// A store that never breaks: check and repair, SIGKILL at random moments, and load.
+#include <random>
+#include <thread>
+
+#include "support.h"
+
+namespace grootfs_it {
+namespace {
+
+class RobustnessTest : public GrootfsTest {
+ protected:
+  // Starts grootfs in its own process group and returns its pid.
+  pid_t Spawn(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{GrootfsBin(), "--store", store_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    const pid_t pid = fork();
+    if (pid == 0) {
+      setpgid(0, 0);
+      const int null = open("/dev/null", O_RDWR);
+      dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+      execv(cargv[0], cargv.data());
+      _exit(127);
+    }
+    return pid;
+  }
+
+  std::set<int> OpenFdsOf(pid_t pid) {
+    std::set<int> fds;
+    for (const auto& e : DirEntries("/proc/" + std::to_string(pid) + "/fd")) fds.insert(std::stoi(e));
+    return fds;
+  }
+
+  // After any abuse: check --repair mends everything, check then finds nothing, every command
+  // works, and no mount is left but the listed images' rootfses.
+  void ExpectStoreWorks() {
+    auto r = Grootfs(store_, "check", "--repair");
+    std::cout << "check --repair after the abuse:\n" << r.out;
+    EXPECT_TRUE(r.ok() || r.out.find("problem:") == std::string::npos) << r.Describe();
+    r = Grootfs(store_, "check");
+    EXPECT_TRUE(r.ok()) << r.Describe();
+    auto listed = ListImages();
+    std::set<std::string> expected_mounts;
+    for (const auto& image : listed) {
+      EXPECT_TRUE(Exists(fs::path(image) / "image.json")) << image << " is listed but not whole";
+      expected_mounts.insert(image + "/rootfs");
+    }
+    EXPECT_EQ(MountsBeneath(), expected_mounts);
+    CreateOk(OciFixture("alpine"), "after");
+    EXPECT_EQ(InRootfs(RootfsOf("after"), "echo ok").out, "ok\n");
+    EXPECT_TRUE(Grootfs(store_, "delete", "after").ok());
+    for (const auto& image : listed) EXPECT_TRUE(Grootfs(store_, "delete", image).ok());
+    EXPECT_TRUE(Grootfs(store_, "clean").ok());
+    EXPECT_EQ(CountSubdirs(LayersDir()), 0u);
+    EXPECT_TRUE(DirEntries(fs::path(store_) / "tmp").empty());
+    EXPECT_TRUE(MountsBeneath().empty());
+  }
+
+  // Mounts beneath the store, not counting a backing filesystem mounted at the store itself.
+  std::set<std::string> MountsBeneath() {
+    std::set<std::string> out;
+    for (const auto& m : MountsUnder(store_))
+      if (m != store_) out.insert(m);
+    return out;
+  }
+};
+
+TEST_F(RobustnessTest, CheckFindsAndRepairsDamage) {
+  InitStore();
+  CreateOk(OciFixture("alpine"), "a");
+  CreateOk(OciFixture("busybox-1.25"), "b");
+  EXPECT_TRUE(Grootfs(store_, "check").ok());
+  // An image whose rootfs fell off, a leftover work dir, a broken unused layer.
+  ASSERT_EQ(umount2(RootfsOf("a").c_str(), 0), 0);
+  fs::create_directories(fs::path(store_) / "tmp/leftover/rootfs");
+  ASSERT_TRUE(Grootfs(store_, "delete", "b").ok());  // its layer stays, unused
+  for (const auto& key : DirEntries(LayersDir()))
+    if (!Exists(LayersDir() / key / "diff/etc/alpine-release"))
+      fs::remove(LayersDir() / key / "layer.json");
+  fs::create_directories(fs::path(store_) / "tmp/leftover2");
+  auto r = Grootfs(store_, "check");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("image a is not mounted"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("has no valid record"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("leftover work directory"), std::string::npos) << r.out;
+  r = Grootfs(store_, "check", "--repair");
+  EXPECT_TRUE(r.ok()) << r.Describe();
+  EXPECT_TRUE(IsOverlayMountedAt(RootfsOf("a")));
+  EXPECT_EQ(InRootfs(RootfsOf("a"), "echo ok").out, "ok\n");
+  ExpectStoreWorks();
+}
+
+TEST_F(RobustnessTest, SigkillAtRandomMomentsNeverBreaksTheStore) {
+  InitStore();
+  CreateOk(OciFixture("busybox-1.25"), "base");
+  std::mt19937 rng(12345);
+  const std::vector<std::string> images = {"alpine", "busybox-1.25", "garden-busybox"};
+  int kills = 0;
+  for (int i = 0; i < 200; ++i) {
+    std::vector<std::string> args;
+    const std::string id = "k" + std::to_string(i % 7);
+    switch (rng() % 4) {
+      case 0:
+      case 1:
+        args = {"create", OciFixture(images[rng() % images.size()]), id};
+        break;
+      case 2:
+        args = {"delete", id};
+        break;
+      default:
+        args = {"clean"};
+    }
+    const pid_t pid = Spawn(args);
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 60000));
+    if (kill(-pid, SIGKILL) == 0) ++kills;
+    int ws;
+    waitpid(pid, &ws, 0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // orphaned helpers finish
+  RecordProperty("kills", kills);
+  EXPECT_GE(kills, 150);
+  EXPECT_TRUE(IsOverlayMountedAt(RootfsOf("base")));
+  ExpectStoreWorks();
+}
+
+TEST_F(RobustnessTest, FiftyCreatesAndDeletesWithCleanBesideThemLeakNothing) {
+  InitStore();
+  const auto fds_before = OpenFdsOf(getpid());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const std::vector<std::string> images = {"alpine", "busybox-1.25", "garden-busybox"};
+  std::atomic<int> failures{0}, cycles{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 50; ++w) {
+    workers.emplace_back([&, w] {
+      for (int i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
+        const std::string id = "w" + std::to_string(w) + "-" + std::to_string(i);
+        auto c = Grootfs(store_, "create", OciFixture(images[(w + i) % images.size()]), id);
+        auto d = Grootfs(store_, "delete", id);
+        if (!c.ok() || !d.ok()) {
+          ++failures;
+          ADD_FAILURE() << id << ": " << c.Describe() << d.Describe();
+        }
+        ++cycles;
+      }
+    });
+  }
+  std::thread cleaner([&] {
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!Grootfs(store_, "clean").ok()) ++failures;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
+  for (auto& t : workers) t.join();
+  cleaner.join();
+  RecordProperty("cycles", cycles.load());
+  std::cout << "load: " << cycles << " create+delete cycles by 50 workers in 60 s, "
+            << failures << " failures\n";
+  EXPECT_EQ(failures, 0);
+  EXPECT_GT(cycles, 50);
+  EXPECT_EQ(OpenFdsOf(getpid()), fds_before) << "fds leaked in the test process";
+  EXPECT_TRUE(ListImages().empty());
+  EXPECT_TRUE(MountsUnder(store_).empty());
+  EXPECT_TRUE(DirEntries(fs::path(store_) / "tmp").empty());
+  EXPECT_TRUE(Grootfs(store_, "clean").ok());
+  EXPECT_EQ(CountSubdirs(LayersDir()), 0u);
+  // Lock files of layers that are gone do not pile up.
+  for (const auto& name : DirEntries(fs::path(store_) / "locks"))
+    EXPECT_FALSE(StartsWith(name, "layer-") || StartsWith(name, "tmp-")) << name;
+  ExpectStoreWorks();
+}
+
+TEST_F(RobustnessTest, RunningOutOfSpaceAtAnyPointLeavesNothingHalfMade) {
+  // A small XFS store, filled so that little room is left; a create then runs out of space
+  // somewhere (unpacking a layer, writing its record, making the image), at a point that moves
+  // with the room left. Every failure must be clean, and the store must work once room is back.
+  auto r = Grootfs(store_, "init-store", "--store-size-bytes", std::to_string(320L << 20));
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  const fs::path filler = fs::path(store_) / "filler";
+  int failed = 0;
+  for (long room_kb : {64L, 512L, 2048L, 4096L, 6144L, 7168L, 8192L, 16384L}) {
+    struct statvfs vfs{};
+    ASSERT_EQ(statvfs(store_.c_str(), &vfs), 0);
+    const long avail_kb = static_cast<long>(vfs.f_bavail * vfs.f_frsize / 1024);
+    if (avail_kb > room_kb)
+      ASSERT_TRUE(RunCmd({"fallocate", "-l", std::to_string(avail_kb - room_kb) + "K",
+                          filler.string()})
+                      .ok());
+    r = Grootfs(store_, "create", OciFixture("alpine"), "full");
+    if (r.ok()) {
+      EXPECT_TRUE(Grootfs(store_, "delete", "full").ok());
+    } else {
+      ++failed;
+      EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();
+      EXPECT_TRUE(ContainsNoCase(r.out, "space")) << r.Describe();
+      EXPECT_TRUE(ListImages().empty());
+      EXPECT_TRUE(MountsBeneath().empty());
+      EXPECT_FALSE(Exists(ImageDir("full")));
+      EXPECT_TRUE(DirEntries(fs::path(store_) / "tmp").empty()) << "half-made work left behind";
+    }
+    fs::remove(filler);
+    EXPECT_TRUE(Grootfs(store_, "clean").ok());
+  }
+  EXPECT_GE(failed, 3) << "the store never ran out of space";
+  ExpectStoreWorks();
+  EXPECT_TRUE(Grootfs(store_, "delete-store").ok());
+}
+
+}  // namespace
+}  // namespace grootfs_it
