@@ -16,15 +16,6 @@
 namespace grootfs::frontend::commands {
 namespace {
 
-std::vector<std::string> Names(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d))
-      if (std::string n = e->d_name; n != "." && n != "..") names.push_back(n);
-    closedir(d);
-  }
-  return names;
-}
 
 // Bytes of regular-file data beneath dir, each inode once; nullopt if part of it is unreadable.
 std::optional<std::uint64_t> FileBytes(const std::string& dir) {
@@ -35,7 +26,7 @@ std::optional<std::uint64_t> FileBytes(const std::string& dir) {
     const std::string d = stack.back();
     stack.pop_back();
     if (access(d.c_str(), R_OK | X_OK) != 0) return std::nullopt;
-    for (const auto& name : Names(d)) {
+    for (const auto& name : store::ListDir(d)) {
       struct stat st{};
       const std::string path = d + "/" + name;
       if (lstat(path.c_str(), &st) != 0) return std::nullopt;
@@ -65,7 +56,7 @@ class Checker {
   }
 
   void Leftovers() {
-    for (const auto& name : Names(p_.tmp())) {
+    for (const auto& name : store::ListDir(p_.tmp())) {
       auto lock = store::FileLock::TryLock(p_, "tmp-" + name, store::FileLock::Mode::kExclusive);
       if (lock.held()) Problem("leftover work directory tmp/" + name, false);
     }
@@ -79,7 +70,7 @@ class Checker {
 
   // Every layer: a readable record, its diff dir, and as many bytes of file data as recorded.
   void Layers(const std::set<std::string>& used) {
-    for (const auto& key : Names(p_.layers())) {
+    for (const auto& key : store::ListDir(p_.layers())) {
       auto record = store::ReadLayer(p_, key);
       std::string trouble;
       if (!record) {
@@ -99,7 +90,7 @@ class Checker {
   // Every image: a record, all its layers, and its rootfs mounted unless made without.
   std::set<std::string> Images() {
     std::set<std::string> used;
-    for (const auto& id : Names(p_.images())) {
+    for (const auto& id : store::ListDir(p_.images())) {
       nlohmann::json record;
       try {
         record = nlohmann::json::parse(store::ReadFile(p_.image(id) + "/image.json"));

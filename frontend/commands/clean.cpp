@@ -15,21 +15,10 @@
 namespace grootfs::frontend::commands {
 namespace {
 
-std::vector<std::string> Names(const std::string& dir) {
-  std::vector<std::string> names;
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return names;
-  while (dirent* e = readdir(d)) {
-    const std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  closedir(d);
-  return names;
-}
 
 std::set<std::string> UsedLayers(const store::Paths& p) {
   std::set<std::string> used;
-  for (const auto& id : Names(p.images())) {
+  for (const auto& id : store::ListDir(p.images())) {
     try {
       auto j = nlohmann::json::parse(store::ReadFile(p.image(id) + "/image.json"));
       for (const auto& key : j.at("layers")) used.insert(key.get<std::string>());
@@ -46,7 +35,7 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold) {
   const store::Paths p{inv.store};
   auto& log = Logger::Get();
   std::uint64_t cache = 0;
-  for (const auto& key : Names(p.layers()))
+  for (const auto& key : store::ListDir(p.layers()))
     if (auto r = store::ReadLayer(p, key)) cache += r->size;
   if (threshold && *threshold > 0 && cache < static_cast<std::uint64_t>(*threshold)) {
     log.Info("under-threshold", {{"cache_bytes", cache}, {"threshold", *threshold}});
@@ -57,7 +46,7 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold) {
   {
     store::FileLock store_lock(p, "store", store::FileLock::Mode::kExclusive);
     const auto used = UsedLayers(p);
-    for (const auto& key : Names(p.layers())) {
+    for (const auto& key : store::ListDir(p.layers())) {
       if (used.count(key) != 0) continue;
       // A layer being made or checked right now is skipped; the next clean gets it.
       auto layer_lock = store::FileLock::TryLock(p, "layer-" + key, store::FileLock::Mode::kExclusive);

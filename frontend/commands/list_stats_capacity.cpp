@@ -17,14 +17,7 @@ namespace grootfs::frontend::commands {
 namespace {
 
 std::vector<std::string> ImageIds(const store::Paths& p) {
-  std::vector<std::string> ids;
-  DIR* d = opendir(p.images().c_str());
-  if (d == nullptr) return ids;
-  while (dirent* e = readdir(d)) {
-    const std::string n = e->d_name;
-    if (n != "." && n != "..") ids.push_back(n);
-  }
-  closedir(d);
+  auto ids = store::ListDir(p.images());
   std::sort(ids.begin(), ids.end());
   return ids;
 }

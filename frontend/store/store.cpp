@@ -21,6 +21,8 @@ namespace {
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
+}  // namespace
+
 std::vector<std::string> ListDir(const std::string& path) {
   std::vector<std::string> names;
   DIR* d = opendir(path.c_str());
@@ -32,8 +34,6 @@ std::vector<std::string> ListDir(const std::string& path) {
   closedir(d);
   return names;
 }
-
-}  // namespace
 
 bool IsStore(const Paths& p) {
   struct stat st{};

@@ -37,6 +37,9 @@ bool IsStore(const Paths& p);
 // Throws a one-line error naming init-store when the store is missing or uninitialised.
 void RequireStore(const Paths& p);
 
+// The names in a directory, without "." and ".."; empty when it cannot be read.
+std::vector<std::string> ListDir(const std::string& path);
+
 // 32 random hex characters.
 std::string RandomName();
 
