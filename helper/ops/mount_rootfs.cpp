@@ -1,7 +1,6 @@
 // Runs in: grootfs-helper (privileged). Trusts: nothing from the peer.
 #include <fcntl.h>
 #include <sys/mount.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "helper/ops/handlers.h"
@@ -72,25 +71,15 @@ Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span
 // following symlinks (crossing onto the mount is the point); only a mount sitting exactly
 // there is unmounted, through /proc/self/fd/N of that fd. Nothing mounted is success.
 Result<Payload> HandleUnmountRootfs(Session& s, const ipc::Request& req, std::span<UniqueFd>) {
-  for (;;) {
+  for (;;) {  // a rootfs mounted twice is unmounted twice
     auto rootfs = OpenPlaceDir(s, req.area, req.name, "rootfs", kStrictCrossMounts);
     if (!rootfs) return rootfs.error().code == ENOENT ? Result<Payload>(Payload{}) : rootfs.error();
-    auto place = OpenBeneath(s.store(), PlacePath(req.area, req.name), O_PATH | O_DIRECTORY);
-    if (!place) return place.error();
-    // Something is mounted exactly there when the rootfs is on another mount than its parent.
-    struct statx below {
-    }, above{};
-    if (statx(rootfs->get(), "", AT_EMPTY_PATH, STATX_MNT_ID, &below) != 0 ||
-        statx(place->get(), "", AT_EMPTY_PATH, STATX_MNT_ID, &above) != 0)
-      return Error::FromErrno("statx rootfs");
-    if (below.stx_mnt_id == above.stx_mnt_id) return Payload{};
     const std::string path = FdPath(rootfs->get());
     ScopedCaps caps{CAP_SYS_ADMIN};
-    if (umount2(path.c_str(), 0) != 0) {
-      if (errno != EBUSY) return Error::FromErrno("unmount rootfs");
-      if (umount2(path.c_str(), MNT_DETACH) != 0) return Error::FromErrno("unmount rootfs");
-    }
-    // Loop: a rootfs mounted twice is unmounted twice.
+    if (umount2(path.c_str(), 0) == 0) continue;
+    if (errno == EINVAL) return Payload{};  // the fd is a plain directory: nothing mounted there
+    if (errno != EBUSY || umount2(path.c_str(), MNT_DETACH) != 0)
+      return Error::FromErrno("unmount rootfs");
   }
 }
 
