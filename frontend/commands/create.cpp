@@ -10,6 +10,7 @@
 #include "frontend/commands/commands.h"
 #include "frontend/image/oci_layout.h"
 #include "frontend/image/reference.h"
+#include "frontend/image/registry.h"
 #include "frontend/image/tar_image.h"
 #include "frontend/image_id.h"
 #include "frontend/log.h"
@@ -24,20 +25,39 @@ using store::FileLock;
 
 constexpr std::size_t kParallelLayers = 4;  // layers fetched and unpacked at once
 
+// What the registry client needs from the command line, the config and the store: manifests
+// and configs are cached by digest in STORE/cache (made on demand, owned by the store's owner).
+image::RegistryOptions RegistryOptionsFor(const Invocation& inv) {
+  image::RegistryOptions options;
+  options.insecure_registries = inv.insecure_registries;
+  options.registry_mirrors = inv.registry_mirrors;
+  options.username = inv.username;
+  options.password = inv.password;
+  options.certs_dir = inv.remote_layer_client_certificates_path;
+  const store::Paths p{inv.store};
+  options.cache_dir = p.root + "/cache";
+  const store::Owner owner = store::StoreOwner(p);
+  options.cache_uid = owner.uid;
+  options.cache_gid = owner.gid;
+  return options;
+}
+
 image::ImageSpec LoadImage(const Invocation& inv, const std::string& ref_text) {
   const image::ImageRef ref = image::ParseImageRef(ref_text);
   switch (ref.kind) {
     case image::RefKind::kOci: {
       image::LoadOptions options;
       options.skip_layer_validation = inv.skip_layer_validation;
-      return image::LoadOciImage(ref.path, ref.ref_name, options);
+      image::ImageSpec spec = image::LoadOciImage(ref.path, ref.ref_name, options);
+      image::AttachUrlOpeners(spec, ref_text, RegistryOptionsFor(inv));  // layers with urls
+      return spec;
     }
     case image::RefKind::kTar:
       return image::LoadTarImage(ref.path);
     case image::RefKind::kDocker:
-      break;
+      return image::LoadRegistryImage(ref, RegistryOptionsFor(inv));
   }
-  throw Error("docker:// images are not supported yet: " + ref_text);
+  throw Error("unsupported image " + ref_text);
 }
 
 // Directories the image config declares as volumes exist in the rootfs (made in the upper dir).

@@ -308,7 +308,8 @@ struct Stream::Impl {
       while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
         value.remove_prefix(1);
       }
-      while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+        value.remove_suffix(1);
       self->headers.emplace_back(Lower(line.substr(0, colon)), std::string(value));
     }
     return length;
@@ -359,7 +360,7 @@ struct Stream::Impl {
       int running = 0;
       const CURLMcode mc = curl_multi_perform(multi, &running);
       if (mc != CURLM_OK) {
-        throw TransferError(where + ": " + curl_multi_strerror(mc), TransferError::Kind::kOther);
+        throw TransferError(where, curl_multi_strerror(mc), TransferError::Kind::kOther);
       }
       CollectMessages();
       if (ready() || done) break;
@@ -369,7 +370,15 @@ struct Stream::Impl {
 
   [[noreturn]] void Fail() const {
     std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(result);
-    throw TransferError(where + ": " + detail, KindOf(result));
+    while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
+    TransferError::Kind kind = KindOf(result);
+    // A peer that refuses our certificate (or lack of one) says so with an alert after the
+    // handshake: that is a TLS failure, not a dropped connection worth retrying.
+    if ((result == CURLE_RECV_ERROR || result == CURLE_SEND_ERROR) &&
+        detail.find(" alert ") != std::string::npos) {
+      kind = TransferError::Kind::kTls;
+    }
+    throw TransferError(where, detail, kind);
   }
 };
 
@@ -402,9 +411,8 @@ Stream::Stream(const Request& request) : impl_(std::make_unique<Impl>()) {
   curl_easy_setopt(e, CURLOPT_WRITEDATA, &s);
   if (global.share() != nullptr) curl_easy_setopt(e, CURLOPT_SHARE, global.share());
 
-  const ProxyConfig proxy = ProxyFromEnvironment(request.url.scheme, [](const char* name) {
-    return static_cast<const char*>(getenv(name));
-  });
+  const ProxyConfig proxy = ProxyFromEnvironment(
+      request.url.scheme, [](const char* name) { return static_cast<const char*>(getenv(name)); });
   curl_easy_setopt(e, CURLOPT_PROXY, proxy.proxy.c_str());  // "" = none, env not consulted
   if (!proxy.no_proxy.empty()) curl_easy_setopt(e, CURLOPT_NOPROXY, proxy.no_proxy.c_str());
 
@@ -445,8 +453,7 @@ Stream::Stream(const Request& request) : impl_(std::make_unique<Impl>()) {
   s.Pump([&] { return s.headers_done; });
   if (!s.headers_done) {
     if (s.done && s.result != CURLE_OK) s.Fail();
-    throw TransferError(s.where + ": the server sent no response",
-                        TransferError::Kind::kDropped);
+    throw TransferError(s.where, "the server sent no response", TransferError::Kind::kDropped);
   }
 }
 

@@ -26,7 +26,9 @@ struct Url {
   // host[:port], as written.
   std::string Authority() const { return port.empty() ? host : host + ":" + port; }
   // The port in effect: the given one, else 80 or 443.
-  std::string EffectivePort() const { return !port.empty() ? port : scheme == "https" ? "443" : "80"; }
+  std::string EffectivePort() const {
+    return !port.empty() ? port : scheme == "https" ? "443" : "80";
+  }
   std::string ToString() const { return scheme + "://" + Authority() + path; }
   // For logs and messages: without the query (presigned storage URLs carry credentials there).
   std::string ForLog() const;
@@ -40,10 +42,10 @@ std::optional<Url> ResolveLocation(const Url& base, std::string_view location);
 bool SameOrigin(const Url& a, const Url& b);
 
 struct TlsConfig {
-  bool verify = true;          // check the peer's certificate and name
-  std::string extra_ca_pem;    // CA certificates trusted in addition to the system's
-  std::string client_cert;     // PEM file of a client certificate, "" for none
-  std::string client_key;      // its key
+  bool verify = true;        // check the peer's certificate and name
+  std::string extra_ca_pem;  // CA certificates trusted in addition to the system's
+  std::string client_cert;   // PEM file of a client certificate, "" for none
+  std::string client_key;    // its key
 };
 
 struct ProxyConfig {
@@ -70,12 +72,16 @@ struct Request {
 class TransferError : public Error {
  public:
   enum class Kind { kConnect, kResolve, kTls, kTlsVerify, kDropped, kStalled, kOther };
-  TransferError(const std::string& message, Kind kind) : Error(message), kind_(kind) {}
+  // what() is "HOST: detail".
+  TransferError(const std::string& host, const std::string& detail, Kind kind)
+      : Error(host + ": " + detail), detail_(detail), kind_(kind) {}
   Kind kind() const { return kind_; }
+  const std::string& detail() const { return detail_; }
   // Worth another attempt: the connection dropped, stalled or was cut short.
   bool retryable() const { return kind_ == Kind::kDropped || kind_ == Kind::kStalled; }
 
  private:
+  std::string detail_;
   Kind kind_;
 };
 

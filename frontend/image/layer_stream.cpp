@@ -76,23 +76,38 @@ class FdCloser {
   int fd_;
 };
 
+// A local blob file.
+class FileSource : public BlobSource {
+ public:
+  FileSource(int fd, const LayerSpec& layer) : fd_(fd), layer_(layer) {}
+  std::size_t Read(unsigned char* buffer, std::size_t size) override {
+    while (true) {
+      const ssize_t n = read(fd_, buffer, size);
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno == EINTR) continue;
+      throw Error("cannot read " + LayerName(layer_) + " from " + Printable(layer_.blob_path) +
+                  ": " + std::strerror(errno));
+    }
+  }
+
+ private:
+  int fd_;
+  const LayerSpec& layer_;
+};
+
 // Reads the blob in chunks, hashing and counting every byte it reads.
 class BlobReader {
  public:
-  BlobReader(int fd, const LayerSpec& layer) : fd_(fd), layer_(layer), buffer_(kChunk) {}
+  BlobReader(BlobSource& source, const LayerSpec& layer)
+      : source_(source), layer_(layer), buffer_(kChunk) {}
 
   // Fills the buffer (up to kChunk bytes; fewer only at end of file). Returns the count.
   std::size_t ReadChunk() {
     std::size_t used = 0;
     while (used < buffer_.size()) {
-      const ssize_t n = read(fd_, buffer_.data() + used, buffer_.size() - used);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        throw Error("cannot read " + LayerName(layer_) + " from " + Printable(layer_.blob_path) +
-                    ": " + std::strerror(errno));
-      }
+      const std::size_t n = source_.Read(buffer_.data() + used, buffer_.size() - used);
       if (n == 0) break;
-      used += static_cast<std::size_t>(n);
+      used += n;
     }
     bytes_ += used;
     hash_.Update(buffer_.data(), used);
@@ -133,7 +148,7 @@ class BlobReader {
   std::exception_ptr error() const { return error_; }
 
  private:
-  int fd_;
+  BlobSource& source_;
   const LayerSpec& layer_;
   std::vector<unsigned char> buffer_;
   std::uint64_t bytes_ = 0;
@@ -168,6 +183,14 @@ void WriteAll(int fd, const unsigned char* data, std::size_t size, const LayerSp
   }
 }
 
+void CheckVerifiable(const LayerSpec& layer) {
+  if (layer.verify) {
+    if (layer.size < 0 || !IsValidDigest(layer.digest) || !IsValidDigest(layer.diff_id)) {
+      throw Error(LayerName(layer) + " cannot be verified: its size, digest or diff_id is missing");
+    }
+  }
+}
+
 struct ArchiveFree {
   void operator()(struct archive* a) const { archive_read_free(a); }
 };
@@ -176,15 +199,14 @@ struct ArchiveFree {
 
 StreamStats StreamLayer(const LayerSpec& layer, int out_fd) {
   if (layer.blob_path.empty()) {
-    throw Error(LayerName(layer) +
-                " has no local blob (fetching layers from urls is not supported)");
-  }
-  if (layer.verify) {
-    if (layer.size < 0 || !IsValidDigest(layer.digest) || !IsValidDigest(layer.diff_id)) {
-      throw Error(LayerName(layer) + " cannot be verified: its size, digest or diff_id is missing");
+    if (!layer.remote) {
+      throw Error(LayerName(layer) + " has no local blob and nowhere to fetch it from");
     }
+    CheckVerifiable(layer);
+    const std::unique_ptr<BlobSource> source = layer.remote->Open(layer);
+    return StreamLayer(layer, *source, out_fd);
   }
-  SigpipeBlock sigpipe;
+  CheckVerifiable(layer);
   const int fd = open(layer.blob_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     throw Error("cannot open " + LayerName(layer) + " blob " + Printable(layer.blob_path) + ": " +
@@ -202,8 +224,14 @@ StreamStats StreamLayer(const LayerSpec& layer, int out_fd) {
                 ")");
   }
   (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  FileSource source(fd, layer);
+  return StreamLayer(layer, source, out_fd);
+}
 
-  BlobReader reader(fd, layer);
+StreamStats StreamLayer(const LayerSpec& layer, BlobSource& source, int out_fd) {
+  CheckVerifiable(layer);
+  SigpipeBlock sigpipe;
+  BlobReader reader(source, layer);
   StreamStats stats;
   const std::size_t first = reader.ReadChunk();
   const unsigned char* magic = reader.data();
