@@ -5,6 +5,7 @@
 
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 
 #include "frontend/commands/commands.h"
@@ -69,7 +70,8 @@ class Checker {
   }
 
   // Every layer: a readable record, its diff dir, and as many bytes of file data as recorded.
-  void Layers(const std::set<std::string>& used) {
+  void Layers() {
+    const auto& users = users_;
     for (const auto& key : store::ListDir(p_.layers())) {
       auto record = store::ReadLayer(p_, key);
       std::string trouble;
@@ -80,16 +82,70 @@ class Checker {
                   std::to_string(record->size) + " recorded";
       }
       if (trouble.empty()) continue;
-      // A broken layer is dropped: the next create that needs it fetches it again.
-      const bool mend = inv_.repair && used.count(key) == 0;
-      if (mend) (void)store::Discard(p_, helper_, p_.layer(key));
-      Problem(trouble + (used.count(key) ? " (in use)" : ""), mend);
+      const auto it = users.find(key);
+      const bool used = it != users.end();
+      bool mended = false;
+      if (inv_.repair) {
+        // Dropped and, when images use it, fetched again from the image they were made from.
+        (void)store::Discard(p_, helper_, p_.layer(key));
+        mended = !used || Refetch(key, it->second);
+      }
+      Problem(trouble + (used ? " (in use)" : ""), mended);
     }
   }
 
+  // Unpacks the layer again from the first image that can still provide it, then remounts
+  // every image that uses it (their overlays still hold the old directory).
+  bool Refetch(const std::string& key, const std::vector<std::string>& ids) {
+    for (const auto& id : ids) {
+      try {
+        auto record = nlohmann::json::parse(store::ReadFile(p_.image(id) + "/image.json"));
+        Invocation inv = inv_;
+        inv.skip_layer_validation = record.value("skip_layer_validation", false);
+        const auto spec = LoadImage(inv, record.at("image").get<std::string>());
+        for (const auto& layer : spec.layers) {
+          if (layer.cache_key != key) continue;
+          (void)store::EnsureLayer(p_, helper_, layer);
+          for (const auto& user : ids) Remount(user);
+          return true;
+        }
+      } catch (const std::exception& e) {
+        Logger::Get().Info("refetch-failed", {{"image", id}, {"error", e.what()}});
+      }
+    }
+    return false;
+  }
+
+  void Remount(const std::string& id) {
+    auto record = nlohmann::json::parse(store::ReadFile(p_.image(id) + "/image.json"));
+    if (!record.value("mounted", false)) return;
+    std::vector<store::LayerRecord> layers;
+    for (const auto& key : record.at("layers")) {
+      auto layer = store::ReadLayer(p_, key.get<std::string>());
+      if (!layer) return;
+      layers.push_back(*layer);
+    }
+    helper_.UnmountRootfs(ipc::Area::kImages, id);
+    helper_.MountRootfs(ipc::Area::kImages, id, store::MountOrder(layers));
+  }
+
   // Every image: a record, all its layers, and its rootfs mounted unless made without.
-  std::set<std::string> Images() {
-    std::set<std::string> used;
+  // Which images use each layer, from their records.
+  void FindUsers() { users_ = Users(); }
+  std::map<std::string, std::vector<std::string>> Users() {
+    std::map<std::string, std::vector<std::string>> used;
+    for (const auto& id : store::ListDir(p_.images())) {
+      try {
+        auto record = nlohmann::json::parse(store::ReadFile(p_.image(id) + "/image.json"));
+        for (const auto& key : record.value("layers", nlohmann::json::array()))
+          used[key.get<std::string>()].push_back(id);
+      } catch (const std::exception&) {
+      }
+    }
+    return used;
+  }
+
+  void Images() {
     for (const auto& id : store::ListDir(p_.images())) {
       nlohmann::json record;
       try {
@@ -101,9 +157,12 @@ class Checker {
       std::vector<store::LayerRecord> layers;
       bool whole = true;
       for (const auto& key : record.value("layers", nlohmann::json::array())) {
-        used.insert(key.get<std::string>());
         auto layer = store::ReadLayer(p_, key.get<std::string>());
-        if (!layer) Problem("image " + id + " uses missing layer " + key.get<std::string>(), false);
+        if (!layer) {
+          const bool mended = inv_.repair && Refetch(key, users_[key.get<std::string>()]);
+          Problem("image " + id + " uses missing layer " + key.get<std::string>(), mended);
+          if (mended) layer = store::ReadLayer(p_, key.get<std::string>());
+        }
         whole = whole && layer.has_value();
         if (layer) layers.push_back(*layer);
       }
@@ -116,7 +175,6 @@ class Checker {
       }
       Problem("image " + id + " is not mounted", mend);
     }
-    return used;
   }
 
   int left() const { return left_; }
@@ -125,6 +183,7 @@ class Checker {
   const Invocation& inv_;
   const store::Paths& p_;
   HelperClient& helper_;
+  std::map<std::string, std::vector<std::string>> users_;  // layer key -> images using it
   int left_ = 0;
 };
 
@@ -138,8 +197,9 @@ int Check(const Invocation& inv) {
   store::FileLock lock(p, "store", store::FileLock::Mode::kExclusive);
   Checker checker(inv, p, *helper);
   checker.Leftovers();
-  const auto used = checker.Images();
-  checker.Layers(used);
+  checker.FindUsers();
+  checker.Layers();  // first: images may need a layer fetched again
+  checker.Images();
   std::cout.flush();
   if (checker.left() > 0)
     throw Error("store " + p.root + " has " + std::to_string(checker.left()) +

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "frontend/cli.h"
+#include "frontend/image/image_spec.h"
 
 namespace grootfs::frontend::commands {
 
@@ -18,6 +19,9 @@ int Check(const Invocation& inv);
 
 // Shared by delete and stats: "ID" or "STORE/images/ID" to the ID; throws for other paths.
 std::string ImageIdFromArg(const Invocation& inv, const std::string& arg);
+
+// Reads and checks an image's metadata (oci:///, tar, docker://) as create does.
+image::ImageSpec LoadImage(const Invocation& inv, const std::string& ref_text);
 
 // Removes unused layers when the cache is over the threshold (clean and --with-clean).
 void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold);

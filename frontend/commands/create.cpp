@@ -42,23 +42,6 @@ image::RegistryOptions RegistryOptionsFor(const Invocation& inv) {
   return options;
 }
 
-image::ImageSpec LoadImage(const Invocation& inv, const std::string& ref_text) {
-  const image::ImageRef ref = image::ParseImageRef(ref_text);
-  switch (ref.kind) {
-    case image::RefKind::kOci: {
-      image::LoadOptions options;
-      options.skip_layer_validation = inv.skip_layer_validation;
-      image::ImageSpec spec = image::LoadOciImage(ref.path, ref.ref_name, options);
-      image::AttachUrlOpeners(spec, ref_text, RegistryOptionsFor(inv));  // layers with urls
-      return spec;
-    }
-    case image::RefKind::kTar:
-      return image::LoadTarImage(ref.path);
-    case image::RefKind::kDocker:
-      return image::LoadRegistryImage(ref, RegistryOptionsFor(inv));
-  }
-  throw Error("unsupported image " + ref_text);
-}
 
 // Directories the image config declares as volumes exist in the rootfs (made in the upper dir).
 void MakeVolumes(const std::string& upper, const std::vector<std::string>& volumes,
@@ -132,6 +115,24 @@ nlohmann::json OutputJson(const Invocation& inv, const store::Paths& p, const st
 
 }  // namespace
 
+image::ImageSpec LoadImage(const Invocation& inv, const std::string& ref_text) {
+  const image::ImageRef ref = image::ParseImageRef(ref_text);
+  switch (ref.kind) {
+    case image::RefKind::kOci: {
+      image::LoadOptions options;
+      options.skip_layer_validation = inv.skip_layer_validation;
+      image::ImageSpec spec = image::LoadOciImage(ref.path, ref.ref_name, options);
+      image::AttachUrlOpeners(spec, ref_text, RegistryOptionsFor(inv));  // layers with urls
+      return spec;
+    }
+    case image::RefKind::kTar:
+      return image::LoadTarImage(ref.path);
+    case image::RefKind::kDocker:
+      return image::LoadRegistryImage(ref, RegistryOptionsFor(inv));
+  }
+  throw Error("unsupported image " + ref_text);
+}
+
 int Create(const Invocation& inv) {
   if (inv.args.size() != 2) throw Error("usage: grootfs create [flags] IMAGE ID");
   const std::string& ref_text = inv.args[0];
@@ -173,7 +174,10 @@ int Create(const Invocation& inv) {
     MakeVolumes(work.path() + "/diff", spec.volumes, owner);
     nlohmann::json layers = nlohmann::json::array();
     for (const auto& r : records) layers.push_back(r.key);
-    nlohmann::json record = {{"image", ref_text}, {"layers", layers}, {"mounted", !inv.without_mount}};
+    nlohmann::json record = {{"image", ref_text},
+                             {"layers", layers},
+                             {"mounted", !inv.without_mount},
+                             {"skip_layer_validation", inv.skip_layer_validation}};
     if (spec.env) record["env"] = *spec.env;
     store::WriteFileAtomically(work.path() + "/image.json", record.dump(), owner);
     if (!inv.without_mount) {

@@ -94,6 +94,33 @@ TEST_F(RobustnessTest, CheckFindsAndRepairsDamage) {
   ExpectStoreWorks();
 }
 
+TEST_F(RobustnessTest, RepairFetchesAgainALayerThatImagesStillUse) {
+  InitStore();
+  CreateOk(OciFixture("alpine"), "a");
+  CreateOk(OciFixture("alpine"), "a2");
+  CreateOk(OciFixture("busybox-1.25"), "b");
+  const std::string hostname = ReadFile(RootfsOf("a") / "etc/hostname");
+  // Tamper with alpine's layer (in use by two images) and remove busybox's altogether.
+  fs::path alpine_layer, busybox_layer;
+  for (const auto& key : DirEntries(LayersDir()))
+    (Exists(LayersDir() / key / "diff/etc/alpine-release") ? alpine_layer : busybox_layer) =
+        LayersDir() / key;
+  WriteFile(alpine_layer / "diff/etc/hostname", "tampered-with-and-longer\n");
+  auto r = RunCmd({"rm", "-rf", busybox_layer.string()});
+  ASSERT_TRUE(r.ok());
+  r = Grootfs(store_, "check");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("(in use)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("image b uses missing layer"), std::string::npos) << r.out;
+  r = Grootfs(store_, "check", "--repair");
+  EXPECT_TRUE(r.ok()) << r.Describe();
+  EXPECT_EQ(ReadFile(RootfsOf("a") / "etc/hostname"), hostname);
+  EXPECT_EQ(ReadFile(RootfsOf("a2") / "etc/hostname"), hostname);
+  EXPECT_EQ(InRootfs(RootfsOf("b"), "echo ok").out, "ok\n");
+  EXPECT_TRUE(Grootfs(store_, "check").ok());
+  ExpectStoreWorks();
+}
+
 TEST_F(RobustnessTest, SigkillAtRandomMomentsNeverBreaksTheStore) {
   InitStore();
   CreateOk(OciFixture("busybox-1.25"), "base");
