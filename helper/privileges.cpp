@@ -49,9 +49,11 @@ void CheckInvocation() {
 
 void TrimCapabilities() {
   const bool root_caller = getuid() == 0;
-  // The bounding set first (needs CAP_SETPCAP, which only the setuid-root mode has).
+  // The bounding set first. It needs CAP_SETPCAP, which only the setuid-root mode has: there a
+  // failure (an AppArmor profile without setpcap, say) is fatal, never silently skipped.
   for (cap_value_t c = 0; c <= CAP_LAST_CAP; ++c)
-    if (!Kept(c)) (void)prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
+    if (!Kept(c) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && geteuid() == 0)
+      Die("cannot drop the bounding set", kExitSetup);
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
     Die("cannot clear ambient capabilities", kExitSetup);
   cap_t caps = cap_init();  // everything clear
