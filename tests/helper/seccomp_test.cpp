@@ -1,6 +1,7 @@
 // The seccomp allow lists kill a process that makes a call outside them.
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -11,6 +12,14 @@ using grootfs::helper::InstallChildSeccomp;
 using grootfs::helper::InstallHelperSeccomp;
 
 namespace {
+// Sanitizer builds only log unlisted calls (GROOTFS_SECCOMP_DEFAULT, set in the top-level
+// CMakeLists.txt): there is nothing to kill there.
+#ifdef GROOTFS_SECCOMP_DEFAULT
+constexpr bool kOnlyLogs = GROOTFS_SECCOMP_DEFAULT != SCMP_ACT_KILL_PROCESS;
+#else
+constexpr bool kOnlyLogs = false;
+#endif
+
 void ExecTrue() {
   char* const argv[] = {const_cast<char*>("/bin/true"), nullptr};
   execve("/bin/true", argv, nullptr);
@@ -18,6 +27,7 @@ void ExecTrue() {
 }  // namespace
 
 TEST(SeccompDeathTest, HelperListKillsAnUnlistedCall) {
+  if (kOnlyLogs) GTEST_SKIP() << "sanitizer build: unlisted calls are only logged";
   EXPECT_EXIT(
       {
         InstallHelperSeccomp();
@@ -29,6 +39,7 @@ TEST(SeccompDeathTest, HelperListKillsAnUnlistedCall) {
 }
 
 TEST(SeccompDeathTest, HelperListKillsExecve) {
+  if (kOnlyLogs) GTEST_SKIP() << "sanitizer build: unlisted calls are only logged";
   EXPECT_EXIT(
       {
         InstallHelperSeccomp();
@@ -40,6 +51,7 @@ TEST(SeccompDeathTest, HelperListKillsExecve) {
 }
 
 TEST(SeccompDeathTest, ChildListKillsNamespacesAndMounts) {
+  if (kOnlyLogs) GTEST_SKIP() << "sanitizer build: unlisted calls are only logged";
   EXPECT_EXIT(
       {
         InstallHelperSeccomp();
