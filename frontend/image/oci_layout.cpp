@@ -134,10 +134,15 @@ std::string Loader::ReadBounded(const std::string& path, const std::string& what
     Fail(what + " does not match its size (declared " + std::to_string(expected->size) +
          " bytes, the blob has " + std::to_string(st.st_size) + ")");
   }
+  // Sized by fstat (the file may still grow: the buffer doubles, up to one past the limit).
   std::string content;
-  content.resize(kMaxJsonBlob + 1);
+  content.resize(std::min<std::size_t>(static_cast<std::size_t>(st.st_size) + 1, kMaxJsonBlob + 1));
   std::size_t used = 0;
-  while (used < content.size()) {
+  for (;;) {
+    if (used == content.size()) {
+      if (content.size() > kMaxJsonBlob) break;
+      content.resize(std::min<std::size_t>(content.size() * 2, kMaxJsonBlob + 1));
+    }
     const ssize_t n = read(fd, content.data() + used, content.size() - used);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
