@@ -151,6 +151,12 @@ TEST_F(RobustnessTest, SigkillAtRandomMomentsNeverBreaksTheStore) {
   RecordProperty("kills", kills);
   EXPECT_GE(kills, 150);
   EXPECT_TRUE(IsOverlayMountedAt(RootfsOf("base")));
+  // The next commands work as they are, and clean alone sweeps what the kills left.
+  EXPECT_TRUE(Grootfs(store_, "list").ok());
+  auto r = Grootfs(store_, "clean");
+  EXPECT_TRUE(r.ok()) << r.Describe();
+  r = Grootfs(store_, "check");
+  EXPECT_TRUE(r.ok()) << r.Describe();
   ExpectStoreWorks();
 }
 
