@@ -18,21 +18,12 @@
 
 #include "frontend/image/digest.h"
 #include "frontend/util/error.h"
+#include "frontend/util/printable.h"
 
 namespace grootfs::frontend::image {
 namespace {
 
 constexpr std::size_t kChunk = 1024 * 1024;
-
-std::string Printable(const std::string& s) {
-  std::string out;
-  for (char c : s.substr(0, 200)) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
-  }
-  if (s.size() > 200) out += "...";
-  return out;
-}
 
 std::string LayerName(const LayerSpec& layer) {
   return "layer " + (layer.digest.empty() ? Printable(layer.blob_path) : Printable(layer.digest));

@@ -14,6 +14,7 @@
 
 #include "frontend/image/digest.h"
 #include "frontend/util/error.h"
+#include "frontend/util/printable.h"
 
 namespace grootfs::frontend::image {
 namespace {
@@ -37,17 +38,6 @@ constexpr std::string_view kDockerConfig = "application/vnd.docker.container.ima
 constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
 constexpr std::string_view kBaseDirectoryAnnotation =
     "org.cloudfoundry.experimental.image.base-directory";
-
-// Bounded, control-character-free text for one-line messages.
-std::string Printable(std::string_view s, std::size_t max = 100) {
-  std::string out;
-  for (char c : s.substr(0, max)) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
 
 struct Platform {
   std::string os;

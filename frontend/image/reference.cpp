@@ -6,6 +6,7 @@
 
 #include "frontend/image/digest.h"
 #include "frontend/util/error.h"
+#include "frontend/util/printable.h"
 
 namespace grootfs::frontend::image {
 namespace {
@@ -14,17 +15,6 @@ constexpr std::string_view kDockerHub = "registry-1.docker.io";
 constexpr std::size_t kMaxRepositoryLength = 255;
 constexpr std::size_t kMaxTagLength = 128;
 constexpr std::size_t kMaxOciRefLength = 255;
-
-// The argument as it may appear in a one-line message: bounded, no control characters.
-std::string Printable(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 200)) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
-  }
-  if (s.size() > 200) out += "...";
-  return out;
-}
 
 [[noreturn]] void Refuse(const std::string& original, const std::string& why) {
   throw Error("invalid image '" + Printable(original) + "': " + why);

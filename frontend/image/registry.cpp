@@ -24,6 +24,7 @@
 #include "frontend/image/registry_util.h"
 #include "frontend/log.h"
 #include "frontend/util/error.h"
+#include "frontend/util/printable.h"
 
 namespace grootfs::frontend::image {
 namespace {
@@ -37,16 +38,6 @@ constexpr std::size_t kMaxToken = 1024 * 1024;
 constexpr std::size_t kMaxErrorBody = 64 * 1024;
 constexpr int kMaxRedirects = 10;
 constexpr int kMaxIndexDepth = 4;
-
-std::string Printable(std::string_view s, std::size_t max = 200) {
-  std::string out;
-  for (char c : s.substr(0, max)) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
 
 bool IsRedirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;

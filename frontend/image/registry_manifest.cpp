@@ -5,6 +5,7 @@
 #include "frontend/image/digest.h"
 #include "frontend/image/oci_layout.h"
 #include "frontend/util/error.h"
+#include "frontend/util/printable.h"
 
 namespace grootfs::frontend::image::registry {
 namespace {
@@ -15,16 +16,6 @@ constexpr std::string_view kOciConfig = "application/vnd.oci.image.config.v1+jso
 constexpr std::string_view kDockerConfig = "application/vnd.docker.container.image.v1+json";
 constexpr std::string_view kBaseDirectoryAnnotation =
     "org.cloudfoundry.experimental.image.base-directory";
-
-std::string Printable(std::string_view s, std::size_t max = 100) {
-  std::string out;
-  for (char c : s.substr(0, max)) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
 
 DocumentKind KindOfType(std::string_view media_type) {
   // Content-Type may carry parameters ("; charset=utf-8").

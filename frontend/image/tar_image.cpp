@@ -9,19 +9,10 @@
 
 #include "frontend/image/digest.h"
 #include "frontend/util/error.h"
+#include "frontend/util/printable.h"
 
 namespace grootfs::frontend::image {
 namespace {
-
-std::string Printable(const std::string& s) {
-  std::string out;
-  for (char c : s.substr(0, 200)) {
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
-  }
-  if (s.size() > 200) out += "...";
-  return out;
-}
 
 const char* FileType(mode_t mode) {
   if (S_ISDIR(mode)) return "a directory";
