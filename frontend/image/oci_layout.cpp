@@ -1,4 +1,5 @@
 #include "frontend/image/oci_layout.h"
+#include "frontend/image/paths.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -348,26 +349,6 @@ std::pair<Descriptor, json> Loader::Resolve(const Descriptor& d, bool verify, in
        " (platforms: " + PlatformList(entries) + ")");
 }
 
-// An absolute path without "..", with empty and "." components dropped; "/" becomes "".
-std::optional<std::string> CleanBaseDirectory(std::string_view dir) {
-  if (dir.empty() || dir.front() != '/') return std::nullopt;
-  std::string clean;
-  std::size_t i = 0;
-  while (i <= dir.size()) {
-    std::size_t j = dir.find('/', i);
-    if (j == std::string_view::npos) j = dir.size();
-    const std::string_view part = dir.substr(i, j - i);
-    i = j + 1;
-    if (part.empty() || part == ".") continue;
-    if (part == "..") return std::nullopt;
-    for (char c : part) {
-      if (static_cast<unsigned char>(c) < 0x20) return std::nullopt;
-    }
-    clean += "/";
-    clean += part;
-  }
-  return clean;
-}
 
 LayerSpec Loader::ParseLayer(const json& j, std::size_t index) const {
   const Descriptor d = ParseDescriptor(j, "layer #" + std::to_string(index));
@@ -384,7 +365,7 @@ LayerSpec Loader::ParseLayer(const json& j, std::size_t index) const {
   layer.compression = *compression;
   if (auto it = d.annotations.find(std::string(kBaseDirectoryAnnotation));
       it != d.annotations.end()) {
-    const std::optional<std::string> clean = CleanBaseDirectory(it->second);
+    const std::optional<std::string> clean = CleanAbsolutePath(it->second);
     if (!clean) {
       Fail(what + " has base-directory annotation '" + Printable(it->second) +
            "', which is not an absolute path without '..'");
@@ -490,7 +471,7 @@ ImageSpec Loader::Load(const std::string& ref_name) {
     if (auto volumes = inner->find("Volumes"); volumes != inner->end() && !volumes->is_null()) {
       if (!volumes->is_object()) Fail(config_what + " has Volumes that are not an object");
       for (const auto& [volume, ignored] : volumes->items()) {
-        const std::optional<std::string> clean = CleanBaseDirectory(volume);
+        const std::optional<std::string> clean = CleanAbsolutePath(volume);
         if (!clean || clean->empty()) {
           Fail(config_what + " has volume '" + Printable(volume) +
                "', which is not an absolute path without '..'");
