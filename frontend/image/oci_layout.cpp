@@ -1,5 +1,6 @@
 #include "frontend/image/oci_layout.h"
 #include "frontend/image/paths.h"
+#include "frontend/image/registry_manifest.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -40,27 +41,10 @@ constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.na
 constexpr std::string_view kBaseDirectoryAnnotation =
     "org.cloudfoundry.experimental.image.base-directory";
 
-struct Platform {
-  std::string os;
-  std::string architecture;
-};
-
-struct Descriptor {
-  std::string media_type;
-  std::string digest;
-  std::int64_t size = -1;
-  std::vector<std::string> urls;
-  std::map<std::string, std::string> annotations;
-  std::optional<Platform> platform;
-};
-
-std::string NormalizeArchitecture(std::string arch) {
-  if (arch == "x86_64" || arch == "x86-64") return "amd64";
-  if (arch == "aarch64") return "arm64";
-  if (arch == "i386" || arch == "i486" || arch == "i586" || arch == "i686") return "386";
-  if (arch.rfind("armv", 0) == 0) return "arm";
-  return arch;
-}
+// The descriptor model and architecture names are shared with the registry client.
+using registry::Descriptor;
+using registry::NormalizeArchitecture;
+using registry::Platform;
 
 // Everything one load needs: the layout, the options, and the messages' common context.
 class Loader {
