@@ -165,7 +165,7 @@ Result<Session> OpenSession(const std::string& store_path, uid_t caller) {
     if (auto allowed = CheckCallerMayUseMappings(*marker, caller, getgid()); !allowed)
       return allowed.error();
   }
-  return Session(std::move(*store), std::move(*marker), caller);
+  return Session(std::move(*store), std::move(*marker));
 }
 
 }  // namespace grootfs::helper

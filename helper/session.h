@@ -42,19 +42,17 @@ bool MappingAllowed(const std::vector<IdRange>& map, std::uint32_t own_id,
 
 class Session {
  public:
-  Session(UniqueFd store, StoreMarker marker, uid_t caller)
-      : store_(std::move(store)), marker_(std::move(marker)), caller_(caller) {}
+  Session(UniqueFd store, StoreMarker marker)
+      : store_(std::move(store)), marker_(std::move(marker)) {}
 
   int store() const { return store_.get(); }
   const StoreMarker& marker() const { return marker_; }
-  uid_t caller() const { return caller_; }
   // Root stores (owner 0, no mappings) keep setuid binaries working in containers.
   bool rootless() const { return marker_.owner_uid != 0 || !marker_.uid_map.empty(); }
 
  private:
   UniqueFd store_;
   StoreMarker marker_;
-  uid_t caller_;
 };
 
 // Resolves the store from "/" without following any symlink, reads its marker, and admits the

@@ -68,7 +68,7 @@ constexpr Shape kShapes[] = {
     {},
     {},
     {0, limits::kMaxBaseDirDepth, 0},                 // UnpackLayer: base directory components
-    {1, limits::kMaxLayersPerImage, kMountReadOnly},  // MountRootfs: layer keys
+    {1, limits::kMaxLayersPerImage, 0},  // MountRootfs: layer keys
     {0, 0, 0},
     {0, 0, 0}};  // UnmountRootfs, RemoveTree
 

@@ -51,7 +51,4 @@ static_assert(sizeof(ReplyHeader) == 16 && std::is_trivially_copyable_v<ReplyHea
 // UnpackLayer reply flags.
 inline constexpr std::uint32_t kLayerRootOpaque = 1;  // the layer's root had an opaque whiteout
 
-// MountRootfs flags.
-inline constexpr std::uint32_t kMountReadOnly = 1;
-
 }  // namespace grootfs::ipc

@@ -58,7 +58,6 @@ Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span
     return Error::FromErrno("overlay mount");
   unsigned attrs = MOUNT_ATTR_NODEV;
   if (s.rootless()) attrs |= MOUNT_ATTR_NOSUID;
-  if ((req.flags & ipc::kMountReadOnly) != 0) attrs |= MOUNT_ATTR_RDONLY;
   UniqueFd mnt(fsmount(fs.get(), FSMOUNT_CLOEXEC, attrs));
   if (!mnt) return Error::FromErrno("fsmount");
   if (move_mount(mnt.get(), "", target->get(), "",

@@ -96,7 +96,7 @@ TEST(Codec, RefusesCountsAndFlagsPastTheirLimits) {
   EXPECT_FALSE(DecodeHello(Bytes({0xff, 0xff, 0xff, 0x7f, '/'})));
   // Unknown flags.
   EXPECT_FALSE(Decode(Op::kMountRootfs, Encode(Request{Area::kTmp, "i", {"k"}, 0x80})));
-  EXPECT_FALSE(Decode(Op::kRemoveTree, Encode(Request{Area::kTmp, "i", {}, kMountReadOnly})));
+  EXPECT_FALSE(Decode(Op::kRemoveTree, Encode(Request{Area::kTmp, "i", {}, 1})));
 }
 
 TEST(Channel, CarriesRequestsWithFds) {
