@@ -38,7 +38,7 @@ Allowed AllowedFor(std::uint16_t op) {
     case ipc::Op::kUnpackLayer:
       return {0, ipc::limits::kMaxBaseDirDepth, 0};
     case ipc::Op::kMountRootfs:
-      return {1, ipc::limits::kMaxLayersPerImage, ipc::kMountReadOnly};
+      return {1, ipc::limits::kMaxLayersPerImage, 0};
     case ipc::Op::kUnmountRootfs:
     case ipc::Op::kRemoveTree:
       return {0, 0, 0};
