@@ -102,19 +102,30 @@ std::vector<std::byte> HelperClient::Call(ipc::Op op, const std::vector<std::byt
   if (!reply) throw Error("grootfs-helper ended the session (see the log)");
   if (reply->header.status != 0) {
     std::string text(reinterpret_cast<const char*>(reply->payload.data()), reply->payload.size());
-    throw Error(Describe(reply->header.status, text));
+    throw HelperError(Describe(reply->header.status, text), reply->header.status);
   }
   return std::move(reply->payload);
 }
 
-ipc::UnpackLayerReply HelperClient::UnpackLayer(const std::string& work,
-                                                const std::vector<std::string>& base_dir,
-                                                int stream_fd) {
-  auto out = Call(ipc::Op::kUnpackLayer, ipc::Encode(ipc::Request{ipc::Area::kTmp, work, base_dir, 0}),
-                  stream_fd);
-  auto reply = ipc::DecodeUnpackLayerReply(out);
+ipc::CountReply HelperClient::UnpackLayer(const std::string& work,
+                                          const std::vector<std::string>& base_dir, int stream_fd,
+                                          std::uint64_t budget) {
+  auto out = Call(ipc::Op::kUnpackLayer,
+                  ipc::Encode(ipc::Request{ipc::Area::kTmp, work, base_dir, 0, budget}), stream_fd);
+  auto reply = ipc::DecodeCountReply(out);
   if (!reply) throw Error("grootfs-helper sent a malformed reply");
   return *reply;
+}
+
+void HelperClient::SetQuota(ipc::Area area, const std::string& name, std::uint64_t limit) {
+  (void)Call(ipc::Op::kSetQuota, ipc::Encode(ipc::Request{area, name, {}, 0, limit}), -1);
+}
+
+std::uint64_t HelperClient::ReadQuota(ipc::Area area, const std::string& name) {
+  auto out = Call(ipc::Op::kReadQuota, ipc::Encode(ipc::Request{area, name, {}, 0, 0}), -1);
+  auto reply = ipc::DecodeCountReply(out);
+  if (!reply) throw Error("grootfs-helper sent a malformed reply");
+  return reply->bytes;
 }
 
 void HelperClient::MountRootfs(ipc::Area area, const std::string& name,

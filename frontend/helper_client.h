@@ -9,9 +9,20 @@
 #include <vector>
 
 #include "ipc/codec.h"
+#include "frontend/util/error.h"
 #include "ipc/unique_fd.h"
 
 namespace grootfs::frontend {
+
+// A request the helper refused: its one-line reason and the errno it replied with.
+class HelperError : public Error {
+ public:
+  HelperError(const std::string& message, int code) : Error(message), code_(code) {}
+  int code() const { return code_; }
+
+ private:
+  int code_;
+};
 
 class HelperClient {
  public:
@@ -22,14 +33,20 @@ class HelperClient {
   HelperClient(const HelperClient&) = delete;
   HelperClient& operator=(const HelperClient&) = delete;
 
-  // Unpacks the plain tar read from stream_fd into STORE/tmp/<work>/diff.
-  ipc::UnpackLayerReply UnpackLayer(const std::string& work,
-                                    const std::vector<std::string>& base_dir, int stream_fd);
+  // Unpacks the plain tar read from stream_fd into STORE/tmp/<work>/diff; more than `budget`
+  // bytes of file data (0: no budget) stops it with HelperError EDQUOT.
+  ipc::CountReply UnpackLayer(const std::string& work, const std::vector<std::string>& base_dir,
+                              int stream_fd, std::uint64_t budget);
   // Mounts <area>/<name>/rootfs from layers (topmost first) with <name>/diff and <name>/work.
   void MountRootfs(ipc::Area area, const std::string& name,
                    const std::vector<std::string>& layer_keys_topmost_first);
   void UnmountRootfs(ipc::Area area, const std::string& name);
   void RemoveTree(ipc::Area area, const std::string& name);
+  // Puts <area>/<name> (still empty, and a subvolume on btrfs) under a quota of `limit` bytes
+  // (0: accounted, no limit). HelperError ENOSYS/ESRCH/ENOTSUP: the store has no quotas on.
+  void SetQuota(ipc::Area area, const std::string& name, std::uint64_t limit);
+  // The bytes <area>/<name> uses by its XFS project quota.
+  std::uint64_t ReadQuota(ipc::Area area, const std::string& name);
 
  private:
   HelperClient(ipc::UniqueFd channel, ipc::UniqueFd stderr_pipe, pid_t pid);

@@ -26,6 +26,8 @@ constexpr OpSpec kOps[] = {
     {ipc::Op::kMountRootfs, 0, &HandleMountRootfs},
     {ipc::Op::kUnmountRootfs, 0, &HandleUnmountRootfs},
     {ipc::Op::kRemoveTree, 0, &HandleRemoveTree},
+    {ipc::Op::kSetQuota, 0, &HandleSetQuota},
+    {ipc::Op::kReadQuota, 0, &HandleReadQuota},
 };
 
 const OpSpec* Lookup(std::uint16_t op) {

@@ -3,6 +3,8 @@
 // The allow lists as data, grouped by what needs each call. Default: kill the process.
 #include "helper/seccomp_policy.h"
 
+#include <linux/btrfs.h>
+#include <linux/fs.h>
 #include <seccomp.h>
 
 #include <cerrno>
@@ -48,14 +50,22 @@ constexpr int kHelperOnly[] = {
     SCMP_SYS(landlock_add_rule), SCMP_SYS(landlock_restrict_self),
     // MountRootfs and UnmountRootfs (mount_rootfs.cpp).
     SCMP_SYS(fsopen), SCMP_SYS(fsconfig), SCMP_SYS(fsmount), SCMP_SYS(move_mount),
-    SCMP_SYS(umount2)};
+    SCMP_SYS(umount2),
+    // SetQuota and ReadQuota (quota.cpp); ioctl for kQuotaIoctls only.
+    SCMP_SYS(fstatfs), SCMP_SYS(quotactl_fd)};
+constexpr unsigned long kQuotaIoctls[] = {FS_IOC_FSGETXATTR, FS_IOC_FSSETXATTR,
+                                          BTRFS_IOC_QGROUP_LIMIT};
 
-void Install(std::span<const int> a, std::span<const int> b) {
+void Install(std::span<const int> a, std::span<const int> b,
+             std::span<const unsigned long> ioctls) {
   scmp_filter_ctx ctx = seccomp_init(GROOTFS_SECCOMP_DEFAULT);
   if (ctx == nullptr) Die("seccomp_init failed", kExitSetup);
   for (std::span<const int> list : {a, b})
     for (int nr : list)
       if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) != 0) Die("seccomp_rule_add", kExitSetup);
+  for (unsigned long cmd : ioctls)
+    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1_32(SCMP_CMP_EQ, cmd)) != 0)
+      Die("seccomp_rule_add", kExitSetup);
   // libc may probe with these; a quiet refusal keeps it on its fallback path.
   for (int nr : {SCMP_SYS(openat), SCMP_SYS(open), SCMP_SYS(clone3)})
     if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0) != 0)
@@ -66,8 +76,8 @@ void Install(std::span<const int> a, std::span<const int> b) {
 
 }  // namespace
 
-void InstallHelperSeccomp() { Install(kCommon, kHelperOnly); }
+void InstallHelperSeccomp() { Install(kCommon, kHelperOnly, kQuotaIoctls); }
 
-void InstallChildSeccomp() { Install(kCommon, {}); }
+void InstallChildSeccomp() { Install(kCommon, {}, {}); }
 
 }  // namespace grootfs::helper

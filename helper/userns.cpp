@@ -71,7 +71,7 @@ void ConfineTo(int dir) {
 
 // In the child: wait for the maps, become root of the namespace, confine, run, report, exit.
 [[noreturn]] void ChildMain(int confine, UniqueFd sync,
-                            const std::function<Result<ipc::UnpackLayerReply>()>& work) {
+                            const std::function<Result<ipc::CountReply>()>& work) {
   (void)close(ipc::kHelperChannelFd);  // the child never speaks to the peer
   (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
   char c = 'u';
@@ -83,7 +83,7 @@ void ConfineTo(int dir) {
   ConfineTo(confine);
   InstallChildSeccomp();
   ChildResult out{};
-  Result<ipc::UnpackLayerReply> r = work();
+  Result<ipc::CountReply> r = work();
   if (r) {
     out.bytes = r->bytes;
     out.flags = r->flags;
@@ -96,9 +96,9 @@ void ConfineTo(int dir) {
 
 }  // namespace
 
-Result<ipc::UnpackLayerReply> RunInStoreUserns(
+Result<ipc::CountReply> RunInStoreUserns(
     const Session& session, int confine,
-    const std::function<Result<ipc::UnpackLayerReply>()>& work) {
+    const std::function<Result<ipc::CountReply>()>& work) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return Error::FromErrno("socketpair");
@@ -129,7 +129,7 @@ Result<ipc::UnpackLayerReply> RunInStoreUserns(
     out.text[sizeof out.text - 1] = '\0';
     return Error{out.status, out.text};
   }
-  return ipc::UnpackLayerReply{out.bytes, out.flags};
+  return ipc::CountReply{out.bytes, out.flags};
 }
 
 }  // namespace grootfs::helper

@@ -15,8 +15,8 @@ namespace grootfs::helper {
 // those ids could not. Before `work` runs, Landlock confines the child beneath `confine` and
 // a stricter seccomp filter is stacked. The child ends with _exit; its result comes back
 // over a pipe.
-Result<ipc::UnpackLayerReply> RunInStoreUserns(
+Result<ipc::CountReply> RunInStoreUserns(
     const Session& session, int confine,
-    const std::function<Result<ipc::UnpackLayerReply>()>& work);
+    const std::function<Result<ipc::CountReply>()>& work);
 
 }  // namespace grootfs::helper

@@ -61,16 +61,19 @@ class Reader {
 struct Shape {
   std::size_t min_names, max_names;
   std::uint32_t flags;  // the flags the op accepts
+  bool bytes;           // whether the op takes a byte count
 };
 
 // Indexed by op; Hello (1) has its own decoder.
 constexpr Shape kShapes[] = {
     {},
     {},
-    {0, limits::kMaxBaseDirDepth, 0},                 // UnpackLayer: base directory components
-    {1, limits::kMaxLayersPerImage, 0},  // MountRootfs: layer keys
-    {0, 0, 0},
-    {0, 0, 0}};  // UnmountRootfs, RemoveTree
+    {0, limits::kMaxBaseDirDepth, 0, true},     // UnpackLayer: base directory, budget
+    {1, limits::kMaxLayersPerImage, 0, false},  // MountRootfs: layer keys
+    {0, 0, 0, false},                           // UnmountRootfs
+    {0, 0, 0, false},                           // RemoveTree
+    {0, 0, 0, true},                            // SetQuota: the limit
+    {0, 0, 0, false}};                          // ReadQuota
 
 std::optional<Shape> ShapeOf(Op op) {
   const auto i = static_cast<std::size_t>(op);
@@ -98,10 +101,11 @@ std::vector<std::byte> Encode(const Request& m) {
   w.Put(static_cast<std::uint32_t>(m.names.size()));
   for (const auto& n : m.names) w.Str(n);
   w.Put(m.flags);
+  w.Put(m.bytes);
   return w.Take();
 }
 
-std::vector<std::byte> Encode(const UnpackLayerReply& m) {
+std::vector<std::byte> Encode(const CountReply& m) {
   Writer w;
   w.Put(m.bytes);
   w.Put(m.flags);
@@ -134,17 +138,21 @@ std::optional<Request> Decode(Op op, std::span<const std::byte> in) {
     m.names.push_back(std::move(*n));
   }
   auto flags = r.Get<std::uint32_t>();
-  if (!flags || (*flags & ~shape->flags) != 0 || !r.AtEnd()) return std::nullopt;
+  auto bytes = r.Get<std::uint64_t>();
+  if (!flags || (*flags & ~shape->flags) != 0 || !bytes || (*bytes != 0 && !shape->bytes) ||
+      !r.AtEnd())
+    return std::nullopt;
   m.flags = *flags;
+  m.bytes = *bytes;
   return m;
 }
 
-std::optional<UnpackLayerReply> DecodeUnpackLayerReply(std::span<const std::byte> in) {
+std::optional<CountReply> DecodeCountReply(std::span<const std::byte> in) {
   Reader r(in);
   auto bytes = r.Get<std::uint64_t>();
   auto flags = r.Get<std::uint32_t>();
   if (!bytes || !flags || !r.AtEnd()) return std::nullopt;
-  return UnpackLayerReply{*bytes, *flags};
+  return CountReply{*bytes, *flags};
 }
 
 }  // namespace grootfs::ipc

@@ -20,29 +20,33 @@ bool IsPlainName(std::string_view s);
 
 // Every request after Hello has this one shape; what each field means, and how many names an
 // op takes, is in wire.h and PROTOCOL.md:
-//   UnpackLayer:   name = work dir in tmp/, names = base directory components (0..32)
+//   UnpackLayer:   name = work dir in tmp/, names = base directory components (0..32),
+//                  bytes = the most file data the layer may unpack to (0: no budget)
 //   MountRootfs:   area/name = the image's place, names = layer keys topmost first (1..500)
-//   UnmountRootfs, RemoveTree: area/name = the place, no names
+//   SetQuota:      area/name = the image's place, bytes = the limit (0: account only)
+//   UnmountRootfs, RemoveTree, ReadQuota: area/name = the place, no names
 struct Request {
   Area area = Area::kTmp;
   std::string name;
   std::vector<std::string> names;
   std::uint32_t flags = 0;
+  std::uint64_t bytes = 0;
 };
 
-struct UnpackLayerReply {
-  std::uint64_t bytes = 0;  // bytes of regular file data written
-  std::uint32_t flags = 0;  // kLayerRootOpaque
+// UnpackLayer: file data written and kLayerRootOpaque; ReadQuota: bytes the place uses.
+struct CountReply {
+  std::uint64_t bytes = 0;
+  std::uint32_t flags = 0;
 };
 
 std::vector<std::byte> EncodeHello(std::string_view store_path);
 std::vector<std::byte> Encode(const Request& m);
-std::vector<std::byte> Encode(const UnpackLayerReply& m);
+std::vector<std::byte> Encode(const CountReply& m);
 
 // The store path: absolute, at most kMaxStorePath bytes, no NUL.
 std::optional<std::string> DecodeHello(std::span<const std::byte> in);
-// Checks the shape `op` allows: the number of names and the flags.
+// Checks the shape `op` allows: the number of names, the flags and whether bytes may be set.
 std::optional<Request> Decode(Op op, std::span<const std::byte> in);
-std::optional<UnpackLayerReply> DecodeUnpackLayerReply(std::span<const std::byte> in);
+std::optional<CountReply> DecodeCountReply(std::span<const std::byte> in);
 
 }  // namespace grootfs::ipc

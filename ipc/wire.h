@@ -16,10 +16,12 @@ inline constexpr int kHelperChannelFd = 3;  // the helper's end of the socketpai
 
 enum class Op : std::uint16_t {
   kHello = 1,          // payload: store path. Must come first, once.
-  kUnpackLayer = 2,    // fds: [tar stream]; payload: work name, base directory
-  kMountRootfs = 3,    // payload: place of the image, layer keys topmost first, flags
+  kUnpackLayer = 2,    // fds: [tar stream]; payload: work name, base directory, byte budget
+  kMountRootfs = 3,    // payload: place of the image, layer keys topmost first
   kUnmountRootfs = 4,  // payload: place of the image
   kRemoveTree = 5,     // payload: place to remove
+  kSetQuota = 6,       // payload: place of the image, limit in bytes (0: account only)
+  kReadQuota = 7,      // payload: place of the image; reply: bytes used (XFS)
 };
 
 // Where in the store a request points. The helper builds "<area>/<name>" itself from this
@@ -48,7 +50,7 @@ struct ReplyHeader {
 };
 static_assert(sizeof(ReplyHeader) == 16 && std::is_trivially_copyable_v<ReplyHeader>);
 
-// UnpackLayer reply flags.
+// CountReply flags (UnpackLayer).
 inline constexpr std::uint32_t kLayerRootOpaque = 1;  // the layer's root had an opaque whiteout
 
 }  // namespace grootfs::ipc

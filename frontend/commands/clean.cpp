@@ -1,6 +1,7 @@
 // clean: remove layers no image uses, once the cache is over the threshold. Takes the store
 // lock exclusively only to decide and move layers aside; removal happens after.
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 #include "frontend/commands/commands.h"
 #include "frontend/log.h"
 #include "frontend/store/layer_cache.h"
+#include "frontend/store/quota.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -29,17 +31,43 @@ std::set<std::string> UsedLayers(const store::Paths& p) {
   return used;
 }
 
+bool IsMountPoint(const std::string& path) {
+  struct statx stx {};
+  return statx(AT_FDCWD, path.c_str(), 0, 0, &stx) == 0 &&
+         (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) != 0 &&
+         (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+}
+
+// What the store really uses. On its own filesystem (a backing store, a dedicated mount):
+// what that filesystem has in use. Otherwise: its layers plus what every image has written,
+// by quota accounting where the images have quotas.
+std::uint64_t StoreUsage(const Invocation& inv, const store::Paths& p) {
+  if (IsMountPoint(p.root)) return store::FilesystemUsedBytes(p.root);
+  std::uint64_t bytes = 0;
+  for (const auto& key : store::ListDir(p.layers()))
+    if (auto r = store::ReadLayer(p, key)) bytes += r->size;
+  std::unique_ptr<HelperClient> helper;
+  for (const auto& id : store::ListDir(p.images())) {
+    try {
+      bytes += ImageExclusiveBytes(inv, id, helper);
+    } catch (const Error&) {
+      // Deleted meanwhile, or without a record: nothing to count.
+    }
+  }
+  return bytes;
+}
+
 }  // namespace
 
 void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold) {
   const store::Paths p{inv.store};
   auto& log = Logger::Get();
-  std::uint64_t cache = 0;
-  for (const auto& key : store::ListDir(p.layers()))
-    if (auto r = store::ReadLayer(p, key)) cache += r->size;
-  if (threshold && *threshold > 0 && cache < static_cast<std::uint64_t>(*threshold)) {
-    log.Info("under-threshold", {{"cache_bytes", cache}, {"threshold", *threshold}});
-    return;
+  if (threshold && *threshold > 0) {
+    const std::uint64_t usage = StoreUsage(inv, p);
+    if (usage < static_cast<std::uint64_t>(*threshold)) {
+      log.Info("under-threshold", {{"store_bytes", usage}, {"threshold", *threshold}});
+      return;
+    }
   }
   auto helper = HelperClient::Start(inv.helper_bin, p.root);
   std::vector<std::string> doomed;

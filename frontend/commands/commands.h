@@ -2,7 +2,10 @@
 // status; failures are thrown as frontend::Error (main prints the one line).
 #pragma once
 
+#include <memory>
+
 #include "frontend/cli.h"
+#include "frontend/helper_client.h"
 #include "frontend/image/image_spec.h"
 
 namespace grootfs::frontend::commands {
@@ -23,7 +26,12 @@ std::string ImageIdFromArg(const Invocation& inv, const std::string& arg);
 // Reads and checks an image's metadata (oci:///, tar, docker://) as create does.
 image::ImageSpec LoadImage(const Invocation& inv, const std::string& ref_text);
 
-// Removes unused layers when the cache is over the threshold (clean and --with-clean).
+// Removes unused layers when the store's usage is over the threshold (clean, --with-clean).
 void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold);
+
+// Bytes an image has written (its upper dir), from the quota accounting where it has a
+// quota, by walking the upper dir where it has none. `helper` is started on demand (XFS).
+std::uint64_t ImageExclusiveBytes(const Invocation& inv, const std::string& id,
+                                  std::unique_ptr<HelperClient>& helper);
 
 }  // namespace grootfs::frontend::commands

@@ -2,6 +2,7 @@
 // image directory in tmp/, mount it through the helper and rename it into images/.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "frontend/image_id.h"
 #include "frontend/log.h"
 #include "frontend/store/layer_cache.h"
+#include "frontend/store/quota.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -65,7 +67,8 @@ void MakeVolumes(const std::string& upper, const std::vector<std::string>& volum
 // Every layer in the cache, fetched and unpacked in parallel (each worker with its own helper
 // session) when missing. Cached layers cost one file read and no helper at all.
 std::vector<store::LayerRecord> EnsureLayers(const Invocation& inv, const store::Paths& p,
-                                             const image::ImageSpec& spec) {
+                                             const image::ImageSpec& spec,
+                                             const store::UnpackBudget& budget) {
   const std::size_t n = spec.layers.size();
   std::vector<store::LayerRecord> records(n);
   std::vector<std::exception_ptr> errors(n);
@@ -79,7 +82,7 @@ std::vector<store::LayerRecord> EnsureLayers(const Invocation& inv, const store:
           continue;
         }
         if (!helper) helper = HelperClient::Start(inv.helper_bin, p.root);
-        records[i] = store::EnsureLayer(p, *helper, spec.layers[i]);
+        records[i] = store::EnsureLayer(p, *helper, spec.layers[i], budget);
       } catch (...) {
         errors[i] = std::current_exception();
       }
@@ -113,6 +116,50 @@ nlohmann::json OutputJson(const Invocation& inv, const store::Paths& p, const st
   return out;
 }
 
+// The disk limit of one create: where the store accounts for it, and the quota the image's
+// directory gets (inclusive: the limit minus the image's own size).
+struct DiskLimit {
+  std::uint64_t limit = 0;  // 0: none asked for
+  bool exclusive = false;
+  store::QuotaBackend backend = store::QuotaBackend::kNone;
+
+  std::uint64_t QuotaFor(std::uint64_t image_bytes) const {
+    if (limit == 0) return 0;  // accounted, not limited
+    if (exclusive) return limit;
+    if (image_bytes >= limit)
+      throw Error("the image is " + std::to_string(image_bytes) +
+                  " bytes, which does not fit the disk limit of " + std::to_string(limit) +
+                  " bytes (see --exclude-image-from-quota)");
+    return limit - image_bytes;
+  }
+};
+
+DiskLimit DiskLimitFor(const Invocation& inv, const store::Paths& p) {
+  DiskLimit d;
+  d.limit = static_cast<std::uint64_t>(std::max<std::int64_t>(inv.disk_limit_size_bytes.value_or(0), 0));
+  d.exclusive = inv.exclude_image_from_quota;
+  d.backend = store::DetectQuotaBackend(p.root);
+  if (d.limit != 0 && d.backend == store::QuotaBackend::kNone)
+    throw Error("disk limits need a store with quotas (XFS mounted with pquota, or btrfs with "
+                "quotas enabled); " + p.root + " has none");
+  return d;
+}
+
+// Puts the image's (still empty) directory under its quota. Without a limit, a store that
+// turns out to have no quotas on is fine: the image is then simply not accounted.
+std::string ApplyQuota(HelperClient& helper, const store::WorkDir& work, const DiskLimit& d,
+                       std::uint64_t quota) {
+  if (d.backend == store::QuotaBackend::kNone) return "";
+  try {
+    helper.SetQuota(ipc::Area::kTmp, work.name(), quota);
+  } catch (const HelperError& e) {
+    if (d.limit != 0) throw Error("cannot set the disk limit: " + std::string(e.what()));
+    Logger::Get().Info("no-quota", {{"reason", e.what()}});
+    return "";
+  }
+  return std::string(store::QuotaBackendName(d.backend));
+}
+
 }  // namespace
 
 image::ImageSpec LoadImage(const Invocation& inv, const std::string& ref_text) {
@@ -140,8 +187,7 @@ int Create(const Invocation& inv) {
   if (!IsValidImageId(id)) throw Error("invalid image id '" + id + "'");
   const store::Paths p{inv.store};
   store::RequireStore(p);
-  if (inv.disk_limit_size_bytes && *inv.disk_limit_size_bytes > 0)
-    throw Error("disk limits need a store with quota support, which this store does not have");
+  const DiskLimit disk = DiskLimitFor(inv, p);
   struct stat st{};
   if (lstat(p.image(id).c_str(), &st) == 0) throw Error("image " + id + " already exists");
 
@@ -156,7 +202,11 @@ int Create(const Invocation& inv) {
   // Layers first (each under its own lock), then the image under the shared store lock. A
   // concurrent clean may remove a layer in between: then the check below fails and we retry.
   for (int attempt = 0;; ++attempt) {
-    const std::vector<store::LayerRecord> records = EnsureLayers(inv, p, spec);
+    const std::vector<store::LayerRecord> records =
+        EnsureLayers(inv, p, spec, store::BudgetFor(p, disk.exclusive ? 0 : disk.limit));
+    std::uint64_t image_bytes = 0;
+    for (const auto& r : records) image_bytes += r.size;
+    const std::uint64_t quota = disk.QuotaFor(image_bytes);
     FileLock store_lock(p, "store", FileLock::Mode::kShared);
     bool all_there = true;
     for (const auto& r : records) all_there = all_there && store::ReadLayer(p, r.key).has_value();
@@ -167,7 +217,8 @@ int Create(const Invocation& inv) {
     const std::vector<std::string> keys = store::MountOrder(records);
     auto helper = HelperClient::Start(inv.helper_bin, p.root);
     store::SweepTmp(p, *helper);  // whatever a killed command left half-made
-    store::WorkDir work(p, *helper);
+    store::WorkDir work(p, *helper, disk.backend == store::QuotaBackend::kBtrfs);
+    const std::string accounted_by = ApplyQuota(*helper, work, disk, quota);
     store::MakeDir(work.path() + "/rootfs", 0755, owner);
     store::MakeDir(work.path() + "/diff", 0755, owner);
     store::MakeDir(work.path() + "/work", 0700, owner);
@@ -179,6 +230,9 @@ int Create(const Invocation& inv) {
                              {"mounted", !inv.without_mount},
                              {"skip_layer_validation", inv.skip_layer_validation}};
     if (spec.env) record["env"] = *spec.env;
+    if (!accounted_by.empty()) record["quota"] = {{"backend", accounted_by}, {"bytes", quota}};
+    if (disk.limit != 0)
+      record["disk_limit"] = {{"bytes", disk.limit}, {"exclude_image", disk.exclusive}};
     store::WriteFileAtomically(work.path() + "/image.json", record.dump(), owner);
     if (!inv.without_mount) {
       work.MarkMounted();

@@ -10,6 +10,7 @@
 #include "frontend/commands/commands.h"
 #include "frontend/config.h"
 #include "frontend/store/layer_cache.h"
+#include "frontend/store/quota.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -20,6 +21,20 @@ std::vector<std::string> ImageIds(const store::Paths& p) {
   auto ids = store::ListDir(p.images());
   std::sort(ids.begin(), ids.end());
   return ids;
+}
+
+nlohmann::json ImageRecord(const store::Paths& p, const std::string& id) {
+  std::string text;
+  try {
+    text = store::ReadFile(p.image(id) + "/image.json");
+  } catch (const Error&) {
+    throw Error("image " + id + " not found");
+  }
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const std::exception&) {
+    throw Error("image " + id + " has a corrupt record (try check --repair)");
+  }
 }
 
 }  // namespace
@@ -34,25 +49,38 @@ int List(const Invocation& inv) {
   return 0;
 }
 
+std::uint64_t ImageExclusiveBytes(const Invocation& inv, const std::string& id,
+                                  std::unique_ptr<HelperClient>& helper) {
+  const store::Paths p{inv.store};
+  const nlohmann::json record = ImageRecord(p, id);
+  std::string backend;
+  if (record.contains("quota") && record["quota"].is_object())
+    backend = record["quota"].value("backend", "");
+  switch (store::ParseQuotaBackend(backend)) {
+    case store::QuotaBackend::kXfs:
+      if (!helper) helper = HelperClient::Start(inv.helper_bin, p.root);
+      return helper->ReadQuota(ipc::Area::kImages, id);
+    case store::QuotaBackend::kBtrfs:
+      return store::BtrfsReferencedBytes(p.image(id));
+    case store::QuotaBackend::kNone:
+      break;
+  }
+  return store::DiskUsage(p.image(id) + "/diff");
+}
+
 int Stats(const Invocation& inv) {
   if (inv.args.size() != 1) throw Error("usage: grootfs stats ID|PATH");
   const store::Paths p{inv.store};
   store::RequireStore(p);
   const std::string id = ImageIdFromArg(inv, inv.args[0]);
-  const std::string dir = p.image(id);
-  std::string text;
-  try {
-    text = store::ReadFile(dir + "/image.json");
-  } catch (const Error&) {
-    throw Error("image " + id + " not found");
-  }
+  const nlohmann::json record = ImageRecord(p, id);
   std::uint64_t layers = 0;
-  const nlohmann::json record = nlohmann::json::parse(text);
-  for (const auto& key : record.at("layers")) {
-    auto record = store::ReadLayer(p, key.get<std::string>());
-    if (record) layers += record->size;
+  for (const auto& key : record.value("layers", nlohmann::json::array())) {
+    auto layer = key.is_string() ? store::ReadLayer(p, key.get<std::string>()) : std::nullopt;
+    if (layer) layers += layer->size;
   }
-  const std::uint64_t exclusive = store::DiskUsage(dir + "/diff");
+  std::unique_ptr<HelperClient> helper;
+  const std::uint64_t exclusive = ImageExclusiveBytes(inv, id, helper);
   nlohmann::json out = {{"disk_usage",
                          {{"total_bytes_used", layers + exclusive},
                           {"exclusive_bytes_used", exclusive}}}};

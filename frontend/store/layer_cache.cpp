@@ -1,6 +1,7 @@
 #include "frontend/store/layer_cache.h"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -57,7 +58,22 @@ std::optional<LayerRecord> ReadLayer(const Paths& p, const std::string& key) {
   }
 }
 
-LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::LayerSpec& layer) {
+UnpackBudget BudgetFor(const Paths& p, std::uint64_t disk_limit) {
+  struct statvfs vfs {};
+  UnpackBudget budget;
+  if (statvfs(p.root.c_str(), &vfs) == 0) {
+    budget.bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    budget.what = "the store's free space";
+  }
+  if (disk_limit != 0 && (budget.bytes == 0 || disk_limit < budget.bytes)) {
+    budget.bytes = disk_limit;
+    budget.what = "the disk limit";
+  }
+  return budget;
+}
+
+LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::LayerSpec& layer,
+                        const UnpackBudget& budget) {
   FileLock lock(p, "layer-" + layer.cache_key, FileLock::Mode::kExclusive);
   if (auto existing = ReadLayer(p, layer.cache_key)) return *existing;
   // A directory without a readable record is debris of a crash: move it away first.
@@ -79,11 +95,17 @@ LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::Layer
     }
     write_end.Reset();  // EOF for the helper, success or not
   });
-  ipc::UnpackLayerReply reply;
+  ipc::CountReply reply;
   std::exception_ptr unpack_error;
   try {
     reply = helper.UnpackLayer(work.name(), BaseDirComponents(layer.base_directory),
-                               read_end.get());
+                               read_end.get(), budget.bytes);
+  } catch (const HelperError& e) {
+    unpack_error = std::current_exception();
+    if (e.code() == EDQUOT)
+      unpack_error = std::make_exception_ptr(
+          Error("layer " + layer.digest + " unpacks to more than " + budget.what + " allows (" +
+                std::to_string(budget.bytes) + " bytes); stopped, nothing kept"));
   } catch (...) {
     unpack_error = std::current_exception();
   }

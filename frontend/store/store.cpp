@@ -1,5 +1,7 @@
 #include "frontend/store/store.h"
 
+#include "frontend/store/quota.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -158,10 +160,11 @@ FileLock FileLock::TryLock(const Paths& p, const std::string& name, Mode mode) {
   return lock;
 }
 
-WorkDir::WorkDir(const Paths& p, HelperClient& helper)
+WorkDir::WorkDir(const Paths& p, HelperClient& helper, bool subvolume)
     : paths_(p), helper_(helper), name_(RandomName()) {
   lock_ = FileLock(p, "tmp-" + name_, FileLock::Mode::kExclusive, std::chrono::seconds(1));
-  MakeDir(path(), 0755, StoreOwner(p));
+  if (subvolume) MakeSubvolume(p.tmp(), name_, StoreOwner(p));
+  else MakeDir(path(), 0755, StoreOwner(p));
 }
 
 WorkDir::~WorkDir() {

@@ -76,10 +76,11 @@ class FileLock {
 
 // A directory STORE/tmp/NAME owned by this process (a held lock tmp-NAME says so). Unless
 // Commit()ed it is unmounted and removed through the helper when destroyed; if the process
-// dies first, the next sweep removes it.
+// dies first, the next sweep removes it. With `subvolume` it is made as a btrfs subvolume
+// (an image directory on a btrfs store with quotas: its qgroup is the image's quota).
 class WorkDir {
  public:
-  WorkDir(const Paths& p, HelperClient& helper);
+  WorkDir(const Paths& p, HelperClient& helper, bool subvolume = false);
   ~WorkDir();
   WorkDir(const WorkDir&) = delete;
   WorkDir& operator=(const WorkDir&) = delete;

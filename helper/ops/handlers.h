@@ -20,5 +20,7 @@ Result<Payload> HandleUnpackLayer(Session& s, const ipc::Request& req, std::span
 Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span<UniqueFd> fds);
 Result<Payload> HandleUnmountRootfs(Session& s, const ipc::Request& req, std::span<UniqueFd> fds);
 Result<Payload> HandleRemoveTree(Session& s, const ipc::Request& req, std::span<UniqueFd> fds);
+Result<Payload> HandleSetQuota(Session& s, const ipc::Request& req, std::span<UniqueFd> fds);
+Result<Payload> HandleReadQuota(Session& s, const ipc::Request& req, std::span<UniqueFd> fds);
 
 }  // namespace grootfs::helper

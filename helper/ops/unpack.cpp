@@ -65,8 +65,9 @@ struct DirTimes {
 struct Unpack {
   int layer;
   const std::vector<std::string>& base_dir;
+  std::uint64_t budget;  // the most file data this layer may write; 0: no budget
   std::vector<DirTimes> dir_times;
-  ipc::UnpackLayerReply reply;
+  ipc::CountReply reply;
 };
 
 Result<std::vector<std::string>> Rebased(const Unpack& u, const char* name) {
@@ -138,6 +139,9 @@ Result<void> RegularFile(Unpack& u, archive* a, archive_entry* e, int parent,
   la_int64_t offset;
   int r;
   while ((r = archive_read_data_block(a, &buf, &size, &offset)) == ARCHIVE_OK) {
+    if (u.budget != 0 && size > u.budget - std::min(u.budget, u.reply.bytes))
+      return Error{EDQUOT, "the layer unpacks to more than its budget of " +
+                               std::to_string(u.budget) + " bytes"};
     const char* p = static_cast<const char*>(buf);
     while (size > 0) {
       const ssize_t n = pwrite(fd->get(), p, size, offset);
@@ -224,9 +228,9 @@ Result<void> Entry(Unpack& u, archive* a, archive_entry* e) {
 
 }  // namespace
 
-Result<ipc::UnpackLayerReply> UnpackTar(int stream, int layer,
-                                        const std::vector<std::string>& base_dir) {
-  Unpack u{layer, base_dir, {}, {}};
+Result<ipc::CountReply> UnpackTar(int stream, int layer, const std::vector<std::string>& base_dir,
+                                  std::uint64_t budget) {
+  Unpack u{layer, base_dir, budget, {}, {}};
   std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), &archive_read_free);
   if (!a) return Error{ENOMEM, "archive_read_new"};
   archive_read_support_format_tar(a.get());  // plain tar only: the frontend decompresses

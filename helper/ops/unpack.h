@@ -19,8 +19,9 @@ std::optional<std::vector<std::string>> CleanEntryPath(std::string_view name);
 // Unpacks the plain tar read from `stream` into the directory `layer`, under `base_dir`.
 // Nothing is written outside `layer`: every parent is resolved beneath it without following a
 // symlink, and the final component is never followed. Devices are skipped; OCI whiteouts
-// become overlay whiteouts (0/0 character devices, user.overlay.opaque).
-Result<ipc::UnpackLayerReply> UnpackTar(int stream, int layer,
-                                        const std::vector<std::string>& base_dir);
+// become overlay whiteouts (0/0 character devices, user.overlay.opaque). File data past
+// `budget` bytes (0: no budget) stops the unpack with EDQUOT before it is written.
+Result<ipc::CountReply> UnpackTar(int stream, int layer, const std::vector<std::string>& base_dir,
+                                  std::uint64_t budget);
 
 }  // namespace grootfs::helper

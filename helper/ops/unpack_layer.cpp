@@ -26,11 +26,11 @@ Result<Payload> HandleUnpackLayer(Session& s, const ipc::Request& req, std::span
   if (!work) return work.error();
   const int stream = fds[0].get();
   const int work_fd = work->get();
-  auto reply = RunInStoreUserns(s, work_fd, [&]() -> Result<ipc::UnpackLayerReply> {
+  auto reply = RunInStoreUserns(s, work_fd, [&]() -> Result<ipc::CountReply> {
     if (mkdirat(work_fd, "diff", 0755) != 0) return Error::FromErrno("mkdir diff");
     auto diff = OpenBeneath(work_fd, "diff", O_RDONLY | O_DIRECTORY);
     if (!diff) return diff.error();
-    return UnpackTar(stream, diff->get(), req.names);
+    return UnpackTar(stream, diff->get(), req.names, req.bytes);
   });
   if (!reply) return reply.error();
   return ipc::Encode(*reply);

@@ -50,7 +50,7 @@ TEST(Codec, RoundTripsEveryRequest) {
   ASSERT_TRUE(place);
   EXPECT_EQ(place->area, Area::kLayers);
 
-  auto reply = DecodeUnpackLayerReply(Encode(UnpackLayerReply{123, kLayerRootOpaque}));
+  auto reply = DecodeCountReply(Encode(CountReply{123, kLayerRootOpaque}));
   ASSERT_TRUE(reply);
   EXPECT_EQ(reply->bytes, 123u);
   EXPECT_EQ(reply->flags, kLayerRootOpaque);

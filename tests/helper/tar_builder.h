@@ -2,6 +2,7 @@
 #pragma once
 
 #include <archive.h>
+#include <csignal>
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -55,7 +56,9 @@ class TarBuilder {
   }
 
   // The finished tar, readable from a pipe's read end (written from a thread).
+  // The reader may stop early (a refused entry, a budget): the writer then gets EPIPE.
   int Pipe() {
+    signal(SIGPIPE, SIG_IGN);
     archive_write_close(a_);
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) return -1;

@@ -23,9 +23,10 @@ std::string Slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-auto Unpack(TarBuilder& tar, const TempDir& dir, std::vector<std::string> base = {}) {
+auto Unpack(TarBuilder& tar, const TempDir& dir, std::vector<std::string> base = {},
+            std::uint64_t budget = 0) {
   const int fd = tar.Pipe();
-  auto r = UnpackTar(fd, dir.fd(), base);
+  auto r = UnpackTar(fd, dir.fd(), base, budget);
   close(fd);
   return r;
 }
@@ -64,6 +65,26 @@ TEST(UnpackTar, WritesFilesDirsLinksAndMetadata) {
   ASSERT_EQ(lstat((dir.path() + "/etc").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0750u);
   EXPECT_EQ(st.st_mtime, 1000000);  // set after its children were written
+}
+
+TEST(UnpackTar, StopsAtItsByteBudgetBeforeWritingPastIt) {
+  TempDir dir;
+  TarBuilder tar;
+  tar.File("small", std::string(1000, 'a')).File("big", std::string(300000, 'b'));
+  auto r = Unpack(tar, dir, {}, 100000);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, EDQUOT);
+  EXPECT_NE(r.error().text.find("budget of 100000 bytes"), std::string::npos);
+  struct stat st{};
+  ASSERT_EQ(lstat((dir.path() + "/big").c_str(), &st), 0);
+  EXPECT_LE(st.st_size, 100000);  // never past the budget
+
+  TempDir ok;
+  TarBuilder same;
+  same.File("small", std::string(1000, 'a')).File("big", std::string(300000, 'b'));
+  auto fits = Unpack(same, ok, {}, 301000);  // exactly the file data: allowed
+  ASSERT_TRUE(fits) << fits.error().text;
+  EXPECT_EQ(fits->bytes, 301000u);
 }
 
 TEST(UnpackTar, RefusesDotDotAndAbsoluteNames) {
@@ -169,7 +190,7 @@ TEST(UnpackTar, RefusesGarbage) {
   ASSERT_EQ(pipe(p), 0);
   ASSERT_EQ(write(p[1], "this is not a tar archive at all, not even close..........", 59), 59);
   close(p[1]);
-  EXPECT_FALSE(UnpackTar(p[0], dir.fd(), {}));
+  EXPECT_FALSE(UnpackTar(p[0], dir.fd(), {}, 0));
   close(p[0]);
 }
 

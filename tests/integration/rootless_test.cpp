@@ -78,7 +78,7 @@ std::string Request(std::uint8_t area, const std::string& name,
   std::string p(1, static_cast<char>(area));
   p += Str(name) + U32(static_cast<std::uint32_t>(names.size()));
   for (const auto& n : names) p += Str(n);
-  return p + U32(0);
+  return p + U32(0) + U32(0) + U32(0);  // flags, then the u64 byte count
 }
 constexpr std::uint16_t kHello = 1, kUnpack = 2, kRemove = 5;
 constexpr std::uint8_t kTmp = 1;
