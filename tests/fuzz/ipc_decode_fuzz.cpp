@@ -31,16 +31,20 @@ bool SameBytes(const std::vector<std::byte>& encoded, std::span<const std::byte>
 struct Allowed {
   std::size_t min_names, max_names;
   std::uint32_t flags;
+  bool bytes = false;  // whether a non-zero byte count is allowed
 };
 
 Allowed AllowedFor(std::uint16_t op) {
   switch (static_cast<ipc::Op>(op)) {
     case ipc::Op::kUnpackLayer:
-      return {0, ipc::limits::kMaxBaseDirDepth, 0};
+      return {0, ipc::limits::kMaxBaseDirDepth, 0, true};
     case ipc::Op::kMountRootfs:
       return {1, ipc::limits::kMaxLayersPerImage, 0};
+    case ipc::Op::kSetQuota:
+      return {0, 0, 0, true};
     case ipc::Op::kUnmountRootfs:
     case ipc::Op::kRemoveTree:
+    case ipc::Op::kReadQuota:
       return {0, 0, 0};
     case ipc::Op::kHello:
       break;
@@ -61,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Require(SameBytes(ipc::EncodeHello(*path), in), "Hello does not round-trip");
   }
 
-  for (std::uint16_t op = 0; op <= 7; ++op) {
+  for (std::uint16_t op = 0; op <= 9; ++op) {
     auto request = ipc::Decode(static_cast<ipc::Op>(op), in);
     if (!request) continue;
     const Allowed allowed = AllowedFor(op);
@@ -75,6 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const std::string& name : request->names)
       Require(ipc::IsPlainName(name), "Decode accepted a listed name that is not plain");
     Require((request->flags & ~allowed.flags) == 0, "Decode accepted flags the op does not allow");
+    Require(request->bytes == 0 || allowed.bytes, "Decode accepted a byte count the op does not take");
     Require(SameBytes(ipc::Encode(*request), in), "a request does not round-trip");
   }
 

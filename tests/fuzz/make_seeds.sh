@@ -22,15 +22,19 @@ def seeds(target, items):
 
 # ipc_decode_fuzz: payloads as ipc/codec.cpp writes them (little endian).
 def s(b): return struct.pack("<I", len(b)) + b
-def req(area, name, names=(), flags=0):
+def req(area, name, names=(), flags=0, count=0):
     out = struct.pack("<B", area) + s(name) + struct.pack("<I", len(names))
     for n in names: out += s(n)
-    return out + struct.pack("<I", flags)
+    return out + struct.pack("<IQ", flags, count)
 seeds("ipc_decode_fuzz", {
     "hello": s(b"/var/lib/grootfs/store"),
     "hello_relative": s(b"store"),
     "hello_nul": s(b"/var/\0lib"),
     "unpack": req(1, b"work-1", (b"home", b"vcap")),
+    "unpack_budget": req(1, b"work-1", (), 0, 1 << 30),
+    "set_quota": req(1, b"work-1", (), 0, 20 << 20),
+    "read_quota": req(2, b"image-1"),
+    "read_quota_with_count": req(2, b"image-1", (), 0, 5),
     "mount": req(2, b"image-1", (b"layer-a", b"layer-b", b"layer-c"), 1),
     "mount_no_layers": req(2, b"image-1"),
     "unmount": req(2, b"image-1"),

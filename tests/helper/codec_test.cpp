@@ -99,6 +99,23 @@ TEST(Codec, RefusesCountsAndFlagsPastTheirLimits) {
   EXPECT_FALSE(Decode(Op::kRemoveTree, Encode(Request{Area::kTmp, "i", {}, 1})));
 }
 
+TEST(Codec, OnlyUnpackLayerAndSetQuotaCarryAByteCount) {
+  auto budget = Decode(Op::kUnpackLayer, Encode(Request{Area::kTmp, "w", {}, 0, 1ULL << 40}));
+  ASSERT_TRUE(budget);
+  EXPECT_EQ(budget->bytes, 1ULL << 40);
+  auto quota = Decode(Op::kSetQuota, Encode(Request{Area::kTmp, "w", {}, 0, 12345}));
+  ASSERT_TRUE(quota);
+  EXPECT_EQ(quota->bytes, 12345u);
+  EXPECT_TRUE(Decode(Op::kReadQuota, Encode(Request{Area::kImages, "i", {}, 0, 0})));
+  for (Op op : {Op::kMountRootfs, Op::kUnmountRootfs, Op::kRemoveTree, Op::kReadQuota})
+    EXPECT_FALSE(Decode(op, Encode(Request{Area::kImages, "i", {"k"}, 0, 1}))) << int(op);
+  EXPECT_FALSE(Decode(Op::kReadQuota, Encode(Request{Area::kImages, "i", {}, 0, 1})));
+  EXPECT_FALSE(Decode(Op::kSetQuota, Encode(Request{Area::kImages, "i", {"x"}, 0, 1})));
+  // The byte count is the last field: a request that stops before it is refused.
+  auto bytes = Encode(Request{Area::kTmp, "w", {}, 0, 7});
+  EXPECT_FALSE(Decode(Op::kSetQuota, {bytes.data(), bytes.size() - 1}));
+}
+
 TEST(Channel, CarriesRequestsWithFds) {
   auto pair = SeqpacketPair();
   ASSERT_TRUE(pair);
