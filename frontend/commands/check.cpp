@@ -105,7 +105,8 @@ class Checker {
         const auto spec = LoadImage(inv, record.at("image").get<std::string>());
         for (const auto& layer : spec.layers) {
           if (layer.cache_key != key) continue;
-          (void)store::EnsureLayer(p_, helper_, layer, store::BudgetFor(p_, 0));
+          image::StreamBudget budget = store::BudgetFor(p_, 0);
+          (void)store::EnsureLayer(p_, helper_, layer, budget);
           for (const auto& user : ids) Remount(user);
           return true;
         }

@@ -68,7 +68,7 @@ void MakeVolumes(const std::string& upper, const std::vector<std::string>& volum
 // session) when missing. Cached layers cost one file read and no helper at all.
 std::vector<store::LayerRecord> EnsureLayers(const Invocation& inv, const store::Paths& p,
                                              const image::ImageSpec& spec,
-                                             const store::UnpackBudget& budget) {
+                                             image::StreamBudget& budget) {
   const std::size_t n = spec.layers.size();
   std::vector<store::LayerRecord> records(n);
   std::vector<std::exception_ptr> errors(n);
@@ -123,14 +123,22 @@ struct DiskLimit {
   bool exclusive = false;
   store::QuotaBackend backend = store::QuotaBackend::kNone;
 
+  // The image's directory itself (its records, empty dirs, a btrfs subvolume's own tree)
+  // takes some room under the quota; a smaller quota could not even hold it.
+  static constexpr std::uint64_t kMinQuota = 64 * 1024;
+
   std::uint64_t QuotaFor(std::uint64_t image_bytes) const {
     if (limit == 0) return 0;  // accounted, not limited
-    if (exclusive) return limit;
-    if (image_bytes >= limit)
+    if (!exclusive && image_bytes >= limit)
       throw Error("the image is " + std::to_string(image_bytes) +
                   " bytes, which does not fit the disk limit of " + std::to_string(limit) +
                   " bytes (see --exclude-image-from-quota)");
-    return limit - image_bytes;
+    const std::uint64_t quota = exclusive ? limit : limit - image_bytes;
+    if (quota < kMinQuota)
+      throw Error("the disk limit of " + std::to_string(limit) + " bytes leaves the container " +
+                  std::to_string(quota) + " bytes; at least " + std::to_string(kMinQuota) +
+                  " are needed");
+    return quota;
   }
 };
 
@@ -202,8 +210,8 @@ int Create(const Invocation& inv) {
   // Layers first (each under its own lock), then the image under the shared store lock. A
   // concurrent clean may remove a layer in between: then the check below fails and we retry.
   for (int attempt = 0;; ++attempt) {
-    const std::vector<store::LayerRecord> records =
-        EnsureLayers(inv, p, spec, store::BudgetFor(p, disk.exclusive ? 0 : disk.limit));
+    image::StreamBudget budget = store::BudgetFor(p, disk.exclusive ? 0 : disk.limit);
+    const std::vector<store::LayerRecord> records = EnsureLayers(inv, p, spec, budget);
     std::uint64_t image_bytes = 0;
     for (const auto& r : records) image_bytes += r.size;
     const std::uint64_t quota = disk.QuotaFor(image_bytes);

@@ -9,6 +9,7 @@
 
 #include "frontend/commands/commands.h"
 #include "frontend/config.h"
+#include "frontend/log.h"
 #include "frontend/store/layer_cache.h"
 #include "frontend/store/quota.h"
 #include "frontend/store/store.h"
@@ -56,14 +57,19 @@ std::uint64_t ImageExclusiveBytes(const Invocation& inv, const std::string& id,
   std::string backend;
   if (record.contains("quota") && record["quota"].is_object())
     backend = record["quota"].value("backend", "");
-  switch (store::ParseQuotaBackend(backend)) {
-    case store::QuotaBackend::kXfs:
-      if (!helper) helper = HelperClient::Start(inv.helper_bin, p.root);
-      return helper->ReadQuota(ipc::Area::kImages, id);
-    case store::QuotaBackend::kBtrfs:
-      return store::BtrfsReferencedBytes(p.image(id));
-    case store::QuotaBackend::kNone:
-      break;
+  try {
+    switch (store::ParseQuotaBackend(backend)) {
+      case store::QuotaBackend::kXfs:
+        if (!helper) helper = HelperClient::Start(inv.helper_bin, p.root);
+        return helper->ReadQuota(ipc::Area::kImages, id);
+      case store::QuotaBackend::kBtrfs:
+        return store::BtrfsReferencedBytes(p.image(id));
+      case store::QuotaBackend::kNone:
+        break;
+    }
+  } catch (const Error& e) {
+    // Quotas switched off since the image was made (or the store moved): count it by hand.
+    Logger::Get().Info("quota-unreadable", {{"id", id}, {"error", e.what()}});
   }
   return store::DiskUsage(p.image(id) + "/diff");
 }

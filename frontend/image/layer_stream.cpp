@@ -150,7 +150,8 @@ class BlobReader {
 
 // Writes all of data to fd, retrying partial writes, EINTR and (for a non-blocking fd) EAGAIN.
 void WriteAll(int fd, const unsigned char* data, std::size_t size, const LayerSpec& layer,
-              SigpipeBlock& sigpipe) {
+              SigpipeBlock& sigpipe, StreamBudget* budget) {
+  if (budget != nullptr) budget->Take(size, layer);
   while (size > 0) {
     const ssize_t n = write(fd, data, size);
     if (n < 0) {
@@ -188,14 +189,21 @@ struct ArchiveFree {
 
 }  // namespace
 
-StreamStats StreamLayer(const LayerSpec& layer, int out_fd) {
+void StreamBudget::Take(std::size_t n, const LayerSpec& layer) {
+  const std::uint64_t used = used_.fetch_add(n) + n;
+  if (bytes_ != 0 && used > bytes_)
+    throw Error(LayerName(layer) + ": the image unpacks to more than " + what_ + " allows (" +
+                std::to_string(bytes_) + " bytes); stopped, nothing kept");
+}
+
+StreamStats StreamLayer(const LayerSpec& layer, int out_fd, StreamBudget* budget) {
   if (layer.blob_path.empty()) {
     if (!layer.remote) {
       throw Error(LayerName(layer) + " has no local blob and nowhere to fetch it from");
     }
     CheckVerifiable(layer);
     const std::unique_ptr<BlobSource> source = layer.remote->Open(layer);
-    return StreamLayer(layer, *source, out_fd);
+    return StreamLayer(layer, *source, out_fd, budget);
   }
   CheckVerifiable(layer);
   const int fd = open(layer.blob_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -216,10 +224,11 @@ StreamStats StreamLayer(const LayerSpec& layer, int out_fd) {
   }
   (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   FileSource source(fd, layer);
-  return StreamLayer(layer, source, out_fd);
+  return StreamLayer(layer, source, out_fd, budget);
 }
 
-StreamStats StreamLayer(const LayerSpec& layer, BlobSource& source, int out_fd) {
+StreamStats StreamLayer(const LayerSpec& layer, BlobSource& source, int out_fd,
+                        StreamBudget* budget) {
   CheckVerifiable(layer);
   SigpipeBlock sigpipe;
   BlobReader reader(source, layer);
@@ -235,7 +244,7 @@ StreamStats StreamLayer(const LayerSpec& layer, BlobSource& source, int out_fd) 
     // Not compressed: the blob is the tar, and its digest is also its diff_id.
     std::size_t n = first;
     while (n > 0) {
-      WriteAll(out_fd, reader.data(), n, layer, sigpipe);
+      WriteAll(out_fd, reader.data(), n, layer, sigpipe, budget);
       stats.tar_bytes += n;
       n = reader.ReadChunk();
     }
@@ -287,7 +296,7 @@ StreamStats StreamLayer(const LayerSpec& layer, BlobSource& source, int out_fd) 
         }
         if (n == 0) break;
         tar_hash.Update(out.data(), static_cast<std::size_t>(n));
-        WriteAll(out_fd, out.data(), static_cast<std::size_t>(n), layer, sigpipe);
+        WriteAll(out_fd, out.data(), static_cast<std::size_t>(n), layer, sigpipe, budget);
         stats.tar_bytes += static_cast<std::uint64_t>(n);
       }
     } else if (header != ARCHIVE_EOF) {

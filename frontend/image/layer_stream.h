@@ -1,10 +1,12 @@
 // Streaming one layer's blob, decompressed, into a file descriptor while verifying it.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "frontend/image/image_spec.h"
 
@@ -13,6 +15,24 @@ namespace grootfs::frontend::image {
 struct StreamStats {
   std::uint64_t blob_bytes = 0;  // bytes of the blob as stored (compressed)
   std::uint64_t tar_bytes = 0;   // bytes written to out_fd (the uncompressed tar)
+};
+
+// What the layers of one create may unpack to, shared by the workers that stream them at once.
+// It counts the uncompressed tar as it streams: file data plus a 512-byte header per entry,
+// never less than the layer will take on disk (sparse holes aside), so neither a gzip bomb nor
+// many layers nor many empty files get past it.
+class StreamBudget {
+ public:
+  StreamBudget(std::uint64_t bytes, std::string what) : bytes_(bytes), what_(std::move(what)) {}
+  std::uint64_t bytes() const { return bytes_; }  // 0: no budget
+  const std::string& what() const { return what_; }
+  // Takes n bytes for the layer; throws Error once the layers together pass the budget.
+  void Take(std::size_t n, const LayerSpec& layer);
+
+ private:
+  std::uint64_t bytes_;
+  std::string what_;  // what sets it, for the error: "the disk limit", ...
+  std::atomic<std::uint64_t> used_{0};
 };
 
 // A blob's bytes in order, from a local file or the network.
@@ -38,10 +58,12 @@ class BlobOpener {
 // layer.diff_id. Nothing is held whole in memory. Throws Error on any failure, including a reader
 // that went away (EPIPE; SIGPIPE is blocked in the calling thread while this runs, and consumed).
 // Whatever was already written must then be discarded by the caller.
-StreamStats StreamLayer(const LayerSpec& layer, int out_fd);
+// With a budget, every chunk is taken from it before it is written.
+StreamStats StreamLayer(const LayerSpec& layer, int out_fd, StreamBudget* budget = nullptr);
 
 // The same verification and decompression for the bytes of any source: a network source
 // retries and resumes inside Read, so the digest state simply continues.
-StreamStats StreamLayer(const LayerSpec& layer, BlobSource& source, int out_fd);
+StreamStats StreamLayer(const LayerSpec& layer, BlobSource& source, int out_fd,
+                        StreamBudget* budget = nullptr);
 
 }  // namespace grootfs::frontend::image

@@ -58,22 +58,23 @@ std::optional<LayerRecord> ReadLayer(const Paths& p, const std::string& key) {
   }
 }
 
-UnpackBudget BudgetFor(const Paths& p, std::uint64_t disk_limit) {
+image::StreamBudget BudgetFor(const Paths& p, std::uint64_t disk_limit) {
   struct statvfs vfs {};
-  UnpackBudget budget;
+  std::uint64_t bytes = 0;
+  std::string what;
   if (statvfs(p.root.c_str(), &vfs) == 0) {
-    budget.bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
-    budget.what = "the store's free space";
+    bytes = static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    what = "the store's free space";
   }
-  if (disk_limit != 0 && (budget.bytes == 0 || disk_limit < budget.bytes)) {
-    budget.bytes = disk_limit;
-    budget.what = "the disk limit";
+  if (disk_limit != 0 && (bytes == 0 || disk_limit < bytes)) {
+    bytes = disk_limit;
+    what = "the disk limit";
   }
-  return budget;
+  return image::StreamBudget(bytes, what);
 }
 
 LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::LayerSpec& layer,
-                        const UnpackBudget& budget) {
+                        image::StreamBudget& budget) {
   FileLock lock(p, "layer-" + layer.cache_key, FileLock::Mode::kExclusive);
   if (auto existing = ReadLayer(p, layer.cache_key)) return *existing;
   // A directory without a readable record is debris of a crash: move it away first.
@@ -89,7 +90,7 @@ LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::Layer
   std::exception_ptr stream_error;
   std::thread writer([&] {
     try {
-      (void)image::StreamLayer(layer, write_end.get());
+      (void)image::StreamLayer(layer, write_end.get(), &budget);
     } catch (...) {
       stream_error = std::current_exception();
     }
@@ -99,13 +100,13 @@ LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::Layer
   std::exception_ptr unpack_error;
   try {
     reply = helper.UnpackLayer(work.name(), BaseDirComponents(layer.base_directory),
-                               read_end.get(), budget.bytes);
+                               read_end.get(), budget.bytes());
   } catch (const HelperError& e) {
     unpack_error = std::current_exception();
     if (e.code() == EDQUOT)
       unpack_error = std::make_exception_ptr(
-          Error("layer " + layer.digest + " unpacks to more than " + budget.what + " allows (" +
-                std::to_string(budget.bytes) + " bytes); stopped, nothing kept"));
+          Error("layer " + layer.digest + " unpacks to more than " + budget.what() + " allows (" +
+                std::to_string(budget.bytes()) + " bytes); stopped, nothing kept"));
   } catch (...) {
     unpack_error = std::current_exception();
   }
