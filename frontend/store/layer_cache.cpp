@@ -107,6 +107,10 @@ LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::Layer
       unpack_error = std::make_exception_ptr(
           Error("layer " + layer.digest + " unpacks to more than " + budget.what() + " allows (" +
                 std::to_string(budget.bytes()) + " bytes); stopped, nothing kept"));
+    else if (e.code() == ENOSPC)
+      unpack_error = std::make_exception_ptr(Error("layer " + layer.digest +
+                                                   " does not fit in the store's free space (" +
+                                                   e.what() + "); stopped, nothing kept"));
   } catch (...) {
     unpack_error = std::current_exception();
   }
