@@ -74,13 +74,13 @@ std::string Str(const std::string& s) {
 std::string U32(std::uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
 // area, name, names, flags: the shape of every request after Hello.
 std::string Request(std::uint8_t area, const std::string& name,
-                    const std::vector<std::string>& names = {}) {
+                    const std::vector<std::string>& names = {}, std::uint32_t bytes = 0) {
   std::string p(1, static_cast<char>(area));
   p += Str(name) + U32(static_cast<std::uint32_t>(names.size()));
   for (const auto& n : names) p += Str(n);
-  return p + U32(0) + U32(0) + U32(0);  // flags, then the u64 byte count
+  return p + U32(0) + U32(bytes) + U32(0);  // flags, then the u64 byte count
 }
-constexpr std::uint16_t kHello = 1, kUnpack = 2, kRemove = 5;
+constexpr std::uint16_t kHello = 1, kUnpack = 2, kRemove = 5, kSetQuota = 6, kReadQuota = 7;
 constexpr std::uint8_t kTmp = 1;
 
 // The helper, started directly by a test as `user`, with the test's end of its channel.
@@ -427,6 +427,31 @@ TEST_F(RootlessTest, ASymlinkInTheStoreNeverLeadsOutOfIt) {
   EXPECT_NE(h.ReplyStatus(), std::optional<std::int32_t>(0));
   close(p[0]);
   EXPECT_EQ(h.Wait(), 1) << "a session with a refused request exits 1";
+}
+
+// SetQuota and ReadQuota take nothing from the request but a checked place: no symlink is
+// followed, a store without quotas is told so, and a byte count ReadQuota does not take ends
+// the session like any other malformed request.
+TEST_F(RootlessTest, QuotaRequestsAreValidatedLikeTheRest) {
+  InitStoreFor(kAlice);
+  const fs::path tmp = fs::path(StoreOf(kAlice)) / "tmp";
+  ASSERT_TRUE(As(kAlice, {"ln", "-s", canary_.string(), (tmp / "evil").string()}).ok());
+  ASSERT_TRUE(As(kAlice, {"mkdir", (tmp / "plain").string()}).ok());
+  RawHelper h(helper_, kAlice, {});
+  ASSERT_TRUE(h.Send(Frame(kHello, Str(StoreOf(kAlice)))));
+  ASSERT_EQ(h.ReplyStatus(), std::optional<std::int32_t>(0));
+  ASSERT_TRUE(h.Send(Frame(kSetQuota, Request(kTmp, "evil", {}, 1 << 20))));
+  auto status = h.ReplyStatus();
+  ASSERT_TRUE(status.has_value());
+  EXPECT_TRUE(*status == ELOOP || *status == ENOTDIR) << *status;
+  // The test stores live on ext4: no quota backend there.
+  ASSERT_TRUE(h.Send(Frame(kSetQuota, Request(kTmp, "plain", {}, 1 << 20))));
+  EXPECT_EQ(h.ReplyStatus(), std::optional<std::int32_t>(ENOTSUP));
+  ASSERT_TRUE(h.Send(Frame(kReadQuota, Request(kTmp, "plain"))));
+  EXPECT_EQ(h.ReplyStatus(), std::optional<std::int32_t>(ENOTSUP));
+  ASSERT_TRUE(h.Send(Frame(kReadQuota, Request(kTmp, "plain", {}, 5))));
+  EXPECT_FALSE(h.ReplyStatus().has_value());
+  EXPECT_EQ(h.Wait(), 3);
 }
 
 TEST_F(RootlessTest, HostileEnvironmentsDoNotHelp) {
