@@ -64,7 +64,8 @@ void Install(std::span<const int> a, std::span<const int> b,
     for (int nr : list)
       if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) != 0) Die("seccomp_rule_add", kExitSetup);
   for (unsigned long cmd : ioctls)
-    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1_32(SCMP_CMP_EQ, cmd)) != 0)
+    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1_32(SCMP_CMP_EQ, cmd)) !=
+        0)
       Die("seccomp_rule_add", kExitSetup);
   // libc may probe with these; a quiet refusal keeps it on its fallback path.
   for (int nr : {SCMP_SYS(openat), SCMP_SYS(open), SCMP_SYS(clone3)})

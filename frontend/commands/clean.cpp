@@ -17,7 +17,6 @@
 namespace grootfs::frontend::commands {
 namespace {
 
-
 std::set<std::string> UsedLayers(const store::Paths& p) {
   std::set<std::string> used;
   for (const auto& id : store::ListDir(p.images())) {
@@ -77,7 +76,8 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold) {
     for (const auto& key : store::ListDir(p.layers())) {
       if (used.count(key) != 0) continue;
       // A layer being made or checked right now is skipped; the next clean gets it.
-      auto layer_lock = store::FileLock::TryLock(p, "layer-" + key, store::FileLock::Mode::kExclusive);
+      auto layer_lock =
+          store::FileLock::TryLock(p, "layer-" + key, store::FileLock::Mode::kExclusive);
       if (!layer_lock.held()) continue;
       const std::string name = store::RandomName();
       auto tmp_lock = store::FileLock(p, "tmp-" + name, store::FileLock::Mode::kExclusive);
@@ -97,7 +97,7 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold) {
 
 int Clean(const Invocation& inv) {
   const store::Paths p{inv.store};
-  struct stat st{};
+  struct stat st {};
   if (stat(p.root.c_str(), &st) != 0) return 0;
   if (!store::IsStore(p)) throw Error(p.root + " is not a grootfs store");
   CleanStore(inv, inv.threshold_bytes);

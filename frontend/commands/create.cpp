@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <atomic>
 #include <iostream>
-#include <thread>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "frontend/commands/commands.h"
 #include "frontend/image/oci_layout.h"
@@ -43,7 +43,6 @@ image::RegistryOptions RegistryOptionsFor(const Invocation& inv) {
   options.cache_gid = owner.gid;
   return options;
 }
-
 
 // Directories the image config declares as volumes exist in the rootfs (made in the upper dir).
 void MakeVolumes(const std::string& upper, const std::vector<std::string>& volumes,
@@ -105,7 +104,8 @@ nlohmann::json OutputJson(const Invocation& inv, const store::Paths& p, const st
   out["mounts"] = nlohmann::json::array();
   if (inv.without_mount) {
     std::string lower;
-    for (const std::string& key : keys) lower += (lower.empty() ? "" : ":") + p.layer(key) + "/diff";
+    for (const std::string& key : keys)
+      lower += (lower.empty() ? "" : ":") + p.layer(key) + "/diff";
     out["mounts"].push_back({{"destination", "/"},
                              {"type", "overlay"},
                              {"source", "overlay"},
@@ -144,12 +144,15 @@ struct DiskLimit {
 
 DiskLimit DiskLimitFor(const Invocation& inv, const store::Paths& p) {
   DiskLimit d;
-  d.limit = static_cast<std::uint64_t>(std::max<std::int64_t>(inv.disk_limit_size_bytes.value_or(0), 0));
+  d.limit =
+      static_cast<std::uint64_t>(std::max<std::int64_t>(inv.disk_limit_size_bytes.value_or(0), 0));
   d.exclusive = inv.exclude_image_from_quota;
   d.backend = store::DetectQuotaBackend(p.root);
   if (d.limit != 0 && d.backend == store::QuotaBackend::kNone)
-    throw Error("disk limits need a store with quotas (XFS mounted with pquota, or btrfs with "
-                "quotas enabled); " + p.root + " has none");
+    throw Error(
+        "disk limits need a store with quotas (XFS mounted with pquota, or btrfs with "
+        "quotas enabled); " +
+        p.root + " has none");
   return d;
 }
 
@@ -196,7 +199,7 @@ int Create(const Invocation& inv) {
   const store::Paths p{inv.store};
   store::RequireStore(p);
   const DiskLimit disk = DiskLimitFor(inv, p);
-  struct stat st{};
+  struct stat st {};
   if (lstat(p.image(id).c_str(), &st) == 0) throw Error("image " + id + " already exists");
 
   auto& log = Logger::Get();

@@ -87,9 +87,9 @@ int Stats(const Invocation& inv) {
   }
   std::unique_ptr<HelperClient> helper;
   const std::uint64_t exclusive = ImageExclusiveBytes(inv, id, helper);
-  nlohmann::json out = {{"disk_usage",
-                         {{"total_bytes_used", layers + exclusive},
-                          {"exclusive_bytes_used", exclusive}}}};
+  nlohmann::json out = {
+      {"disk_usage",
+       {{"total_bytes_used", layers + exclusive}, {"exclusive_bytes_used", exclusive}}}};
   std::cout << out.dump() << std::endl;
   return 0;
 }
@@ -101,7 +101,7 @@ int Capacity(const Invocation& inv) {
     capacity = static_cast<std::uint64_t>(*inv.store_size_bytes);
   } else {
     store::RequireStore(p);
-    struct statvfs vfs{};
+    struct statvfs vfs {};
     if (statvfs(p.root.c_str(), &vfs) != 0) throw Error("cannot read the store's filesystem size");
     capacity = static_cast<std::uint64_t>(vfs.f_blocks) * vfs.f_frsize;
   }

@@ -99,8 +99,8 @@ LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::Layer
   ipc::CountReply reply;
   std::exception_ptr unpack_error;
   try {
-    reply = helper.UnpackLayer(work.name(), BaseDirComponents(layer.base_directory),
-                               read_end.get(), budget.bytes());
+    reply = helper.UnpackLayer(work.name(), BaseDirComponents(layer.base_directory), read_end.get(),
+                               budget.bytes());
   } catch (const HelperError& e) {
     unpack_error = std::current_exception();
     if (e.code() == EDQUOT)
@@ -124,8 +124,10 @@ LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::Layer
   if (unpack_error) std::rethrow_exception(unpack_error);
 
   LayerRecord record{layer.cache_key, reply.bytes, (reply.flags & ipc::kLayerRootOpaque) != 0};
-  nlohmann::json j = {{"size", record.size},       {"root_opaque", record.root_opaque},
-                      {"digest", layer.digest},    {"diff_id", layer.diff_id},
+  nlohmann::json j = {{"size", record.size},
+                      {"root_opaque", record.root_opaque},
+                      {"digest", layer.digest},
+                      {"diff_id", layer.diff_id},
                       {"verified", layer.verify}};
   WriteFileAtomically(work.path() + "/layer.json", j.dump(), StoreOwner(p));
   work.CommitTo(p.layer(layer.cache_key));

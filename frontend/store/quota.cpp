@@ -67,7 +67,7 @@ QuotaBackend DetectQuotaBackend(const std::string& dir) {
   const std::string sysfs = BtrfsSysfsDir(OpenDir(dir).get());
   struct stat st {};
   return !sysfs.empty() && stat((sysfs + "/qgroups").c_str(), &st) == 0 ? QuotaBackend::kBtrfs
-                                                                          : QuotaBackend::kNone;
+                                                                        : QuotaBackend::kNone;
 }
 
 void MakeSubvolume(const std::string& parent, const std::string& name, const Owner& owner) {

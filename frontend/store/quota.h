@@ -18,7 +18,7 @@ enum class QuotaBackend {
   kBtrfs,  // btrfs with quotas enabled: a subvolume and its qgroup per image directory
 };
 
-std::string_view QuotaBackendName(QuotaBackend b);  // "none", "xfs", "btrfs"
+std::string_view QuotaBackendName(QuotaBackend b);      // "none", "xfs", "btrfs"
 QuotaBackend ParseQuotaBackend(std::string_view name);  // kNone for anything unknown
 
 // What the filesystem holding `dir` may offer: kXfs for any XFS (whether pquota is on is the
