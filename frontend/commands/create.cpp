@@ -125,7 +125,7 @@ struct DiskLimit {
 
   // The image's directory itself (its records, empty dirs, a btrfs subvolume's own tree)
   // takes some room under the quota; a smaller quota could not even hold it.
-  static constexpr std::uint64_t kMinQuota = 64 * 1024;
+  static constexpr std::uint64_t kMinQuota = 64ULL * 1024;
 
   std::uint64_t QuotaFor(std::uint64_t image_bytes) const {
     if (limit == 0) return 0;  // accounted, not limited
