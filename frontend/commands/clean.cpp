@@ -90,6 +90,7 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold) {
     }
   }
   // Outside the lock: the layers are already invisible. Anything left by a crash is swept too.
+  for (const std::string& name : doomed) helper->RemoveTree(ipc::Area::kTmp, name);
   store::SweepTmp(p, *helper);
   store::SweepLocks(p);
   log.Info("cleaned", {{"layers_removed", doomed.size()}});
