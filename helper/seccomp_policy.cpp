@@ -63,10 +63,11 @@ void Install(std::span<const int> a, std::span<const int> b,
   for (std::span<const int> list : {a, b})
     for (int nr : list)
       if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) != 0) Die("seccomp_rule_add", kExitSetup);
-  for (unsigned long cmd : ioctls)
-    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1_32(SCMP_CMP_EQ, cmd)) !=
-        0)
+  for (unsigned long cmd : ioctls) {
+    const scmp_arg_cmp is_cmd{1, SCMP_CMP_EQ, cmd, 0};  // arg 1 of ioctl, all 64 bits
+    if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, is_cmd) != 0)
       Die("seccomp_rule_add", kExitSetup);
+  }
   // libc may probe with these; a quiet refusal keeps it on its fallback path.
   for (int nr : {SCMP_SYS(openat), SCMP_SYS(open), SCMP_SYS(clone3)})
     if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0) != 0)

@@ -35,7 +35,6 @@ using nlohmann::json;
 
 constexpr std::size_t kMaxJson = 4 * 1024 * 1024;
 constexpr std::size_t kMaxToken = 1024 * 1024;
-constexpr std::size_t kMaxErrorBody = 64 * 1024;
 constexpr int kMaxRedirects = 10;
 constexpr int kMaxIndexDepth = 4;
 
