@@ -38,11 +38,10 @@ constexpr std::string_view kOciConfig = "application/vnd.oci.image.config.v1+jso
 constexpr std::string_view kDockerConfig = "application/vnd.docker.container.image.v1+json";
 
 constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
-constexpr std::string_view kBaseDirectoryAnnotation =
-    "org.cloudfoundry.experimental.image.base-directory";
 
 // The descriptor model and architecture names are shared with the registry client.
 using registry::Descriptor;
+using registry::LayerFromDescriptor;
 using registry::NormalizeArchitecture;
 using registry::Platform;
 
@@ -338,24 +337,12 @@ LayerSpec Loader::ParseLayer(const json& j, std::size_t index) const {
   const Descriptor d = ParseDescriptor(j, "layer #" + std::to_string(index));
   const std::string what = "layer " + d.digest;
   LayerSpec layer;
-  layer.digest = d.digest;
-  layer.size = d.size;
-  layer.media_type = d.media_type;
-  layer.urls = d.urls;
-  layer.verify = !options_.skip_layer_validation;
-  if (d.media_type.empty()) Fail(what + " has no media type");
-  const std::optional<Compression> compression = LayerCompression(d.media_type);
-  if (!compression) Fail(what + " has unsupported media type '" + Printable(d.media_type) + "'");
-  layer.compression = *compression;
-  if (auto it = d.annotations.find(std::string(kBaseDirectoryAnnotation));
-      it != d.annotations.end()) {
-    const std::optional<std::string> clean = CleanAbsolutePath(it->second);
-    if (!clean) {
-      Fail(what + " has base-directory annotation '" + Printable(it->second) +
-           "', which is not an absolute path without '..'");
-    }
-    layer.base_directory = *clean;
+  try {
+    layer = LayerFromDescriptor(d);
+  } catch (const Error& e) {
+    Fail(e.what());
   }
+  layer.verify = !options_.skip_layer_validation;
   const std::string path = BlobPath(d.digest);
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) {

@@ -18,6 +18,35 @@ constexpr std::string_view kDockerConfig = "application/vnd.docker.container.ima
 constexpr std::string_view kBaseDirectoryAnnotation =
     "org.cloudfoundry.experimental.image.base-directory";
 
+}  // namespace
+
+LayerSpec LayerFromDescriptor(const Descriptor& d) {
+  const std::string what = "layer " + d.digest;
+  LayerSpec layer;
+  layer.digest = d.digest;
+  layer.size = d.size;
+  layer.media_type = d.media_type;
+  layer.urls = d.urls;
+  if (d.media_type.empty()) throw Error(what + " has no media type");
+  const std::optional<Compression> compression = LayerCompression(d.media_type);
+  if (!compression) {
+    throw Error(what + " has unsupported media type '" + Printable(d.media_type) + "'");
+  }
+  layer.compression = *compression;
+  if (auto it = d.annotations.find(std::string(kBaseDirectoryAnnotation));
+      it != d.annotations.end()) {
+    const std::optional<std::string> clean = CleanAbsolutePath(it->second);
+    if (!clean) {
+      throw Error(what + " has base-directory annotation '" + Printable(it->second) +
+                  "', which is not an absolute path without '..'");
+    }
+    layer.base_directory = *clean;
+  }
+  return layer;
+}
+
+namespace {
+
 DocumentKind KindOfType(std::string_view media_type) {
   // Content-Type may carry parameters ("; charset=utf-8").
   media_type = media_type.substr(0, media_type.find(';'));
@@ -182,27 +211,7 @@ ImageSpec SpecFromManifest(const json& manifest, const std::string& manifest_dig
   spec.manifest_digest = manifest_digest;
   for (std::size_t i = 0; i < layers_it->size(); ++i) {
     const Descriptor d = ParseDescriptor((*layers_it)[i], "layer #" + std::to_string(i));
-    const std::string layer_what = "layer " + d.digest;
-    LayerSpec layer;
-    layer.digest = d.digest;
-    layer.size = d.size;
-    layer.media_type = d.media_type;
-    layer.urls = d.urls;
-    if (d.media_type.empty()) throw Error(layer_what + " has no media type");
-    const std::optional<Compression> compression = LayerCompression(d.media_type);
-    if (!compression) {
-      throw Error(layer_what + " has unsupported media type '" + Printable(d.media_type) + "'");
-    }
-    layer.compression = *compression;
-    if (auto it = d.annotations.find(std::string(kBaseDirectoryAnnotation));
-        it != d.annotations.end()) {
-      const std::optional<std::string> clean = CleanAbsolutePath(it->second);
-      if (!clean) {
-        throw Error(layer_what + " has base-directory annotation '" + Printable(it->second) +
-                    "', which is not an absolute path without '..'");
-      }
-      layer.base_directory = *clean;
-    }
+    LayerSpec layer = LayerFromDescriptor(d);
     spec.layers.push_back(std::move(layer));
   }
 

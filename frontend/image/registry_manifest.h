@@ -53,6 +53,11 @@ struct Descriptor {
 // Parses a descriptor; throws Error naming `what` when it is malformed.
 Descriptor ParseDescriptor(const nlohmann::json& j, const std::string& what);
 
+// The layer a manifest's layer descriptor stands for: digest, size, media type, compression,
+// urls and the base-directory annotation. Throws Error ("layer DIGEST ...") for a missing or
+// unsupported media type or a base directory that is not an absolute path without "..".
+LayerSpec LayerFromDescriptor(const Descriptor& d);
+
 // amd64, arm64, 386, arm... from uname or image spellings.
 std::string NormalizeArchitecture(std::string arch);
 
