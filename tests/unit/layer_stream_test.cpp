@@ -1,8 +1,6 @@
 // Tests for frontend/image/layer_stream.h: decompressing and verifying a layer while streaming.
 #include "frontend/image/layer_stream.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -21,61 +19,15 @@
 
 #include "frontend/image/digest.h"
 #include "frontend/image/oci_layout.h"
+#include "tests/unit/image_fixtures.h"
 #include "frontend/util/error.h"
 
 namespace grootfs::frontend::image {
 namespace {
 
-la_ssize_t AppendToString(struct archive*, void* client, const void* buffer, size_t length) {
-  static_cast<std::string*>(client)->append(static_cast<const char*>(buffer), length);
-  return static_cast<la_ssize_t>(length);
-}
-
-// A ustar archive of regular files (name, content), deterministic.
-std::string MakeTar(const std::vector<std::pair<std::string, std::string>>& files) {
-  std::string out;
-  struct archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  archive_write_set_bytes_per_block(a, 512);
-  archive_write_open(a, &out, nullptr, AppendToString, nullptr);
-  for (const auto& [name, content] : files) {
-    struct archive_entry* e = archive_entry_new();
-    archive_entry_set_pathname(e, name.c_str());
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0644);
-    archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
-    archive_entry_set_mtime(e, 1500000000, 0);
-    archive_write_header(a, e);
-    archive_write_data(a, content.data(), content.size());
-    archive_entry_free(e);
-  }
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
-}
-
-// data compressed with libarchive's gzip or zstd writer.
-std::string Compress(const std::string& data, Compression compression) {
-  std::string out;
-  struct archive* a = archive_write_new();
-  archive_write_set_format_raw(a);
-  if (compression == Compression::kGzip) archive_write_add_filter_gzip(a);
-  if (compression == Compression::kZstd) archive_write_add_filter_zstd(a);
-  archive_write_set_bytes_per_block(a, 1);
-  archive_write_open(a, &out, nullptr, AppendToString, nullptr);
-  struct archive_entry* e = archive_entry_new();
-  archive_entry_set_pathname(e, "data");
-  archive_entry_set_filetype(e, AE_IFREG);
-  archive_entry_set_size(e, static_cast<la_int64_t>(data.size()));
-  archive_write_header(a, e);
-  archive_write_data(a, data.data(), data.size());
-  archive_entry_free(e);
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
-}
-
-std::string Digest(const std::string& data) { return "sha256:" + Sha256Hex(data); }
+using fixtures::Compress;
+using fixtures::Digest;
+using fixtures::MakeTar;
 
 // Random, incompressible bytes.
 std::string Noise(std::size_t size, unsigned seed) {
@@ -85,25 +37,8 @@ std::string Noise(std::size_t size, unsigned seed) {
   return s;
 }
 
-class LayerStreamTest : public ::testing::Test {
+class LayerStreamTest : public fixtures::ScratchDirTest {
  protected:
-  void SetUp() override {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/grootfs-layer-stream-XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  std::string Write(const std::string& name, const std::string& content) {
-    const std::string path = dir_ + "/" + name;
-    std::ofstream(path, std::ios::binary) << content;
-    return path;
-  }
-
   // A verified layer whose blob is `blob` and whose uncompressed tar is `tar`.
   LayerSpec Layer(const std::string& blob, const std::string& tar, Compression compression) {
     LayerSpec layer;
@@ -118,7 +53,7 @@ class LayerStreamTest : public ::testing::Test {
 
   // Streams into a file; returns its content (and stats through *stats).
   std::string Stream(const LayerSpec& layer, StreamStats* stats = nullptr) {
-    const std::string out_path = dir_ + "/out" + std::to_string(counter_++);
+    const std::string out_path = scratch_ + "/out" + std::to_string(counter_++);
     const int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     EXPECT_GE(fd, 0);
     try {
@@ -143,7 +78,6 @@ class LayerStreamTest : public ::testing::Test {
     return "";
   }
 
-  std::string dir_;
   int counter_ = 0;
 };
 
@@ -179,9 +113,9 @@ TEST_F(LayerStreamTest, ZstdFromTheCommandLineTool) {
   if (std::system("command -v zstd >/dev/null 2>&1") != 0) GTEST_SKIP() << "no zstd command";
   const std::string tar = MakeTar({{"cli", Noise(70000, 4)}});
   Write("cli.tar", tar);
-  const std::string cmd = "zstd -q -f -19 '" + dir_ + "/cli.tar' -o '" + dir_ + "/cli.tar.zst'";
+  const std::string cmd = "zstd -q -f -19 '" + scratch_ + "/cli.tar' -o '" + scratch_ + "/cli.tar.zst'";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
-  std::ifstream in(dir_ + "/cli.tar.zst", std::ios::binary);
+  std::ifstream in(scratch_ + "/cli.tar.zst", std::ios::binary);
   const std::string zst(std::istreambuf_iterator<char>(in), {});
   EXPECT_EQ(Stream(Layer(zst, tar, Compression::kZstd)), tar);
 }
@@ -365,11 +299,11 @@ TEST_F(LayerStreamTest, NoLocalBlob) {
 TEST_F(LayerStreamTest, MissingOrIrregularBlob) {
   const std::string tar = MakeTar({{"f", "content"}});
   LayerSpec layer = Layer(tar, tar, Compression::kNone);
-  layer.blob_path = dir_ + "/missing";
+  layer.blob_path = scratch_ + "/missing";
   EXPECT_NE(ErrorOf(layer).find("No such file"), std::string::npos) << ErrorOf(layer);
-  layer.blob_path = dir_;
+  layer.blob_path = scratch_;
   EXPECT_NE(ErrorOf(layer).find("not a regular file"), std::string::npos) << ErrorOf(layer);
-  const std::string fifo = dir_ + "/fifo";
+  const std::string fifo = scratch_ + "/fifo";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   layer.blob_path = fifo;
   const auto start = std::chrono::steady_clock::now();
@@ -380,7 +314,7 @@ TEST_F(LayerStreamTest, MissingOrIrregularBlob) {
 TEST_F(LayerStreamTest, BlobMayBeASymlink) {
   const std::string tar = MakeTar({{"f", "content"}});
   LayerSpec layer = Layer(tar, tar, Compression::kNone);
-  const std::string link = dir_ + "/link";
+  const std::string link = scratch_ + "/link";
   ASSERT_EQ(symlink(layer.blob_path.c_str(), link.c_str()), 0);
   layer.blob_path = link;
   EXPECT_EQ(Stream(layer), tar);
@@ -388,7 +322,7 @@ TEST_F(LayerStreamTest, BlobMayBeASymlink) {
 
 TEST_F(LayerStreamTest, TarImageNamesItsPath) {
   LayerSpec layer;
-  layer.blob_path = dir_ + "/nothing.tar";
+  layer.blob_path = scratch_ + "/nothing.tar";
   layer.verify = false;
   EXPECT_NE(ErrorOf(layer).find("layer " + layer.blob_path), std::string::npos) << ErrorOf(layer);
 }

@@ -1,8 +1,6 @@
 // Tests for frontend/image/oci_layout.h: reading OCI image layouts built here in a temp dir.
 #include "frontend/image/oci_layout.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -21,6 +19,7 @@
 #include "frontend/image/digest.h"
 #include "frontend/image/layer_stream.h"
 #include "frontend/util/error.h"
+#include "tests/unit/image_fixtures.h"
 
 namespace grootfs::frontend::image {
 namespace {
@@ -40,52 +39,9 @@ constexpr const char* kDockerLayer = "application/vnd.docker.image.rootfs.diff.t
 constexpr const char* kRefName = "org.opencontainers.image.ref.name";
 constexpr const char* kBaseDir = "org.cloudfoundry.experimental.image.base-directory";
 
-la_ssize_t AppendToString(struct archive*, void* client, const void* buffer, size_t length) {
-  static_cast<std::string*>(client)->append(static_cast<const char*>(buffer), length);
-  return static_cast<la_ssize_t>(length);
-}
-
-std::string MakeTar(const std::string& name, const std::string& content) {
-  std::string out;
-  struct archive* a = archive_write_new();
-  archive_write_set_format_pax_restricted(a);
-  archive_write_set_bytes_per_block(a, 512);
-  archive_write_open(a, &out, nullptr, AppendToString, nullptr);
-  struct archive_entry* e = archive_entry_new();
-  archive_entry_set_pathname(e, name.c_str());
-  archive_entry_set_filetype(e, AE_IFREG);
-  archive_entry_set_perm(e, 0644);
-  archive_entry_set_size(e, static_cast<la_int64_t>(content.size()));
-  archive_write_header(a, e);
-  archive_write_data(a, content.data(), content.size());
-  archive_entry_free(e);
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
-}
-
-std::string Compress(const std::string& data, Compression compression) {
-  if (compression == Compression::kNone) return data;
-  std::string out;
-  struct archive* a = archive_write_new();
-  archive_write_set_format_raw(a);
-  if (compression == Compression::kGzip) archive_write_add_filter_gzip(a);
-  if (compression == Compression::kZstd) archive_write_add_filter_zstd(a);
-  archive_write_set_bytes_per_block(a, 1);
-  archive_write_open(a, &out, nullptr, AppendToString, nullptr);
-  struct archive_entry* e = archive_entry_new();
-  archive_entry_set_pathname(e, "data");
-  archive_entry_set_filetype(e, AE_IFREG);
-  archive_entry_set_size(e, static_cast<la_int64_t>(data.size()));
-  archive_write_header(a, e);
-  archive_write_data(a, data.data(), data.size());
-  archive_entry_free(e);
-  archive_write_close(a);
-  archive_write_free(a);
-  return out;
-}
-
-std::string Digest(const std::string& data) { return "sha256:" + Sha256Hex(data); }
+using fixtures::Compress;
+using fixtures::Digest;
+using fixtures::MakeTar;
 
 struct LayerInput {
   std::string tar;
@@ -94,20 +50,13 @@ struct LayerInput {
   json annotations = nullptr;
 };
 
-class OciLayoutTest : public ::testing::Test {
+class OciLayoutTest : public fixtures::ScratchDirTest {
  protected:
   void SetUp() override {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/grootfs-oci-layout-XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    root_ = templ;
-    dir_ = root_ + "/layout";
+    ScratchDirTest::SetUp();
+    dir_ = scratch_ + "/layout";
     std::filesystem::create_directories(dir_ + "/blobs/sha256");
     std::ofstream(dir_ + "/oci-layout") << R"({"imageLayoutVersion":"1.0.0"})";
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
   }
 
   std::string BlobPath(const std::string& digest) {
@@ -208,7 +157,6 @@ class OciLayoutTest : public ::testing::Test {
     return manifest;
   }
 
-  std::string root_;
   std::string dir_;
 };
 
@@ -297,12 +245,12 @@ TEST_F(OciLayoutTest, MissingLayoutOrIndex) {
     }
     return std::string("<no error>");
   };
-  EXPECT_TRUE(Has(error_for(root_ + "/nope"), "no such file"));
-  EXPECT_TRUE(Has(error_for(root_ + "/nope"), root_ + "/nope"));
+  EXPECT_TRUE(Has(error_for(scratch_ + "/nope"), "no such file"));
+  EXPECT_TRUE(Has(error_for(scratch_ + "/nope"), scratch_ + "/nope"));
   EXPECT_TRUE(Has(error_for(dir_), "index.json: no such file"));
-  std::ofstream(root_ + "/file") << "x";
-  EXPECT_TRUE(Has(error_for(root_ + "/file"), "not an OCI image layout directory"));
-  EXPECT_TRUE(Has(error_for(root_ + "/file/sub"), "no such file"));
+  std::ofstream(scratch_ + "/file") << "x";
+  EXPECT_TRUE(Has(error_for(scratch_ + "/file"), "not an OCI image layout directory"));
+  EXPECT_TRUE(Has(error_for(scratch_ + "/file/sub"), "no such file"));
   EXPECT_TRUE(Has(error_for("relative"), "must be absolute"));
 }
 
@@ -790,7 +738,7 @@ TEST_F(OciLayoutTest, NonRegularBlobsAreRefusedWithoutBlocking) {
 // made-up digest, plain tar media type, loaded with skip-layer-validation.
 TEST_F(OciLayoutTest, LayerBlobMayBeASymlink) {
   const std::string rootfs_tar = MakeTar("etc/os-release", "cflinuxfs");
-  const std::string tarball = root_ + "/rootfs.tar";
+  const std::string tarball = scratch_ + "/rootfs.tar";
   std::ofstream(tarball, std::ios::binary) << rootfs_tar;
   const std::string made_up = Digest("/var/vcap/packages/cflinuxfs/rootfs.tar");
   ASSERT_EQ(symlink(tarball.c_str(), BlobPath(made_up).c_str()), 0);

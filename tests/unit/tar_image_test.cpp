@@ -13,29 +13,13 @@
 #include <string>
 
 #include "frontend/util/error.h"
+#include "tests/unit/image_fixtures.h"
 
 namespace grootfs::frontend::image {
 namespace {
 
-class TarImageTest : public ::testing::Test {
+class TarImageTest : public fixtures::ScratchDirTest {
  protected:
-  void SetUp() override {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string templ = std::string(tmp && *tmp ? tmp : "/tmp") + "/grootfs-tar-image-XXXXXX";
-    ASSERT_NE(mkdtemp(templ.data()), nullptr);
-    dir_ = templ;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  std::string Write(const std::string& name, const std::string& content) {
-    const std::string path = dir_ + "/" + name;
-    std::ofstream(path, std::ios::binary) << content;
-    return path;
-  }
-
   static std::string ErrorOf(const std::string& path) {
     try {
       LoadTarImage(path);
@@ -44,8 +28,6 @@ class TarImageTest : public ::testing::Test {
     }
     return "";
   }
-
-  std::string dir_;
 };
 
 TEST_F(TarImageTest, PlainTarIsOneUnverifiedLayer) {
@@ -82,26 +64,26 @@ TEST_F(TarImageTest, CompressionIsSniffed) {
 }
 
 TEST_F(TarImageTest, MissingFileSaysNoSuchFile) {
-  EXPECT_NE(ErrorOf(dir_ + "/nope.tar").find("no such file"), std::string::npos);
-  EXPECT_NE(ErrorOf(dir_ + "/nope/inside.tar").find("no such file"), std::string::npos);
+  EXPECT_NE(ErrorOf(scratch_ + "/nope.tar").find("no such file"), std::string::npos);
+  EXPECT_NE(ErrorOf(scratch_ + "/nope/inside.tar").find("no such file"), std::string::npos);
   const std::string file = Write("file", "x");
   EXPECT_NE(ErrorOf(file + "/inside.tar").find("no such file"), std::string::npos);
-  ASSERT_EQ(symlink((dir_ + "/gone").c_str(), (dir_ + "/dangling").c_str()), 0);
-  EXPECT_NE(ErrorOf(dir_ + "/dangling").find("no such file"), std::string::npos);
+  ASSERT_EQ(symlink((scratch_ + "/gone").c_str(), (scratch_ + "/dangling").c_str()), 0);
+  EXPECT_NE(ErrorOf(scratch_ + "/dangling").find("no such file"), std::string::npos);
 }
 
 TEST_F(TarImageTest, RefusesNonRegularFiles) {
-  EXPECT_NE(ErrorOf(dir_).find("is a directory, not a regular file"), std::string::npos)
-      << ErrorOf(dir_);
+  EXPECT_NE(ErrorOf(scratch_).find("is a directory, not a regular file"), std::string::npos)
+      << ErrorOf(scratch_);
   EXPECT_NE(ErrorOf("/dev/null").find("is a character device"), std::string::npos);
   // A fifo nobody writes to would block an open for reading: it must be refused from stat.
-  const std::string fifo = dir_ + "/fifo";
+  const std::string fifo = scratch_ + "/fifo";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   const auto start = std::chrono::steady_clock::now();
   EXPECT_NE(ErrorOf(fifo).find("is a fifo"), std::string::npos);
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
-  ASSERT_EQ(symlink(fifo.c_str(), (dir_ + "/link-to-fifo").c_str()), 0);
-  EXPECT_NE(ErrorOf(dir_ + "/link-to-fifo").find("is a fifo"), std::string::npos);
+  ASSERT_EQ(symlink(fifo.c_str(), (scratch_ + "/link-to-fifo").c_str()), 0);
+  EXPECT_NE(ErrorOf(scratch_ + "/link-to-fifo").find("is a fifo"), std::string::npos);
 }
 
 TEST_F(TarImageTest, RefusesRelativePaths) {
@@ -111,7 +93,7 @@ TEST_F(TarImageTest, RefusesRelativePaths) {
 
 TEST_F(TarImageTest, SymlinkToFileIsFollowed) {
   const std::string target = Write("real.tar", "\x1f\x8b...");
-  const std::string link = dir_ + "/link.tar";
+  const std::string link = scratch_ + "/link.tar";
   ASSERT_EQ(symlink(target.c_str(), link.c_str()), 0);
   const ImageSpec spec = LoadTarImage(link);
   EXPECT_EQ(spec.layers[0].blob_path, link);
