@@ -4,19 +4,19 @@
 #include <sys/stat.h>
 
 #include <iostream>
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "frontend/commands/commands.h"
 #include "frontend/log.h"
+#include "frontend/store/image_record.h"
 #include "frontend/store/layer_cache.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
 namespace grootfs::frontend::commands {
 namespace {
-
 
 // Bytes of regular-file data beneath dir, each inode once; nullopt if part of it is unreadable.
 std::optional<std::uint64_t> FileBytes(const std::string& dir) {
@@ -28,7 +28,7 @@ std::optional<std::uint64_t> FileBytes(const std::string& dir) {
     stack.pop_back();
     if (access(d.c_str(), R_OK | X_OK) != 0) return std::nullopt;
     for (const auto& name : store::ListDir(d)) {
-      struct stat st{};
+      struct stat st {};
       const std::string path = d + "/" + name;
       if (lstat(path.c_str(), &st) != 0) return std::nullopt;
       if (S_ISDIR(st.st_mode)) stack.push_back(path);
@@ -40,7 +40,8 @@ std::optional<std::uint64_t> FileBytes(const std::string& dir) {
 }
 
 bool MountedAt(const std::string& path) {
-  struct stat st{}, parent{};
+  struct stat st {
+  }, parent{};
   return stat(path.c_str(), &st) == 0 && stat((path + "/..").c_str(), &parent) == 0 &&
          st.st_dev != parent.st_dev;
 }
@@ -99,7 +100,7 @@ class Checker {
   bool Refetch(const std::string& key, const std::vector<std::string>& ids) {
     for (const auto& id : ids) {
       try {
-        auto record = nlohmann::json::parse(store::ReadFile(p_.image(id) + "/image.json"));
+        auto record = store::ReadImageRecord(p_, id);
         Invocation inv = inv_;
         inv.skip_layer_validation = record.value("skip_layer_validation", false);
         const auto spec = LoadImage(inv, record.at("image").get<std::string>());
@@ -118,7 +119,7 @@ class Checker {
   }
 
   void Remount(const std::string& id) {
-    auto record = nlohmann::json::parse(store::ReadFile(p_.image(id) + "/image.json"));
+    auto record = store::ReadImageRecord(p_, id);
     if (!record.value("mounted", false)) return;
     std::vector<store::LayerRecord> layers;
     for (const auto& key : record.at("layers")) {
@@ -130,27 +131,15 @@ class Checker {
     helper_.MountRootfs(ipc::Area::kImages, id, store::MountOrder(layers));
   }
 
-  // Every image: a record, all its layers, and its rootfs mounted unless made without.
   // Which images use each layer, from their records.
-  void FindUsers() { users_ = Users(); }
-  std::map<std::string, std::vector<std::string>> Users() {
-    std::map<std::string, std::vector<std::string>> used;
-    for (const auto& id : store::ListDir(p_.images())) {
-      try {
-        auto record = nlohmann::json::parse(store::ReadFile(p_.image(id) + "/image.json"));
-        for (const auto& key : record.value("layers", nlohmann::json::array()))
-          used[key.get<std::string>()].push_back(id);
-      } catch (const std::exception&) {
-      }
-    }
-    return used;
-  }
+  void FindUsers() { users_ = store::LayerUsers(p_); }
 
+  // Every image: a record, all its layers, and its rootfs mounted unless made without.
   void Images() {
     for (const auto& id : store::ListDir(p_.images())) {
       nlohmann::json record;
       try {
-        record = nlohmann::json::parse(store::ReadFile(p_.image(id) + "/image.json"));
+        record = store::ReadImageRecord(p_, id);
       } catch (const std::exception&) {
         Problem("image " + id + " has no valid record", false);
         continue;
@@ -203,8 +192,8 @@ int Check(const Invocation& inv) {
   checker.Images();
   std::cout.flush();
   if (checker.left() > 0)
-    throw Error("store " + p.root + " has " + std::to_string(checker.left()) +
-                " problem(s)" + (inv.repair ? " left" : "; run check --repair"));
+    throw Error("store " + p.root + " has " + std::to_string(checker.left()) + " problem(s)" +
+                (inv.repair ? " left" : "; run check --repair"));
   std::cout << "store " << p.root << " is healthy" << std::endl;
   return 0;
 }

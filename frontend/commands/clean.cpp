@@ -5,10 +5,10 @@
 #include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "frontend/commands/commands.h"
 #include "frontend/log.h"
+#include "frontend/store/image_record.h"
 #include "frontend/store/layer_cache.h"
 #include "frontend/store/quota.h"
 #include "frontend/store/store.h"
@@ -16,19 +16,6 @@
 
 namespace grootfs::frontend::commands {
 namespace {
-
-std::set<std::string> UsedLayers(const store::Paths& p) {
-  std::set<std::string> used;
-  for (const auto& id : store::ListDir(p.images())) {
-    try {
-      auto j = nlohmann::json::parse(store::ReadFile(p.image(id) + "/image.json"));
-      for (const auto& key : j.at("layers")) used.insert(key.get<std::string>());
-    } catch (const std::exception&) {
-      // An image without a readable record cannot pin anything; it is listed and deletable.
-    }
-  }
-  return used;
-}
 
 bool IsMountPoint(const std::string& path) {
   struct statx stx {};
@@ -48,7 +35,7 @@ std::uint64_t StoreUsage(const Invocation& inv, const store::Paths& p) {
   std::unique_ptr<HelperClient> helper;
   for (const auto& id : store::ListDir(p.images())) {
     try {
-      bytes += ImageExclusiveBytes(inv, id, helper);
+      bytes += ImageExclusiveBytes(inv, id, store::ReadImageRecord(p, id), helper);
     } catch (const Error&) {
       // Deleted meanwhile, or without a record: nothing to count.
     }
@@ -72,7 +59,7 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold) {
   std::vector<std::string> doomed;
   {
     store::FileLock store_lock(p, "store", store::FileLock::Mode::kExclusive);
-    const auto used = UsedLayers(p);
+    const auto used = store::LayerUsers(p);
     for (const auto& key : store::ListDir(p.layers())) {
       if (used.count(key) != 0) continue;
       // A layer being made or checked right now is skipped; the next clean gets it.

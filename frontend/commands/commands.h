@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "frontend/cli.h"
 #include "frontend/helper_client.h"
@@ -29,9 +30,10 @@ image::ImageSpec LoadImage(const Invocation& inv, const std::string& ref_text);
 // Removes unused layers when the store's usage is over the threshold (clean, --with-clean).
 void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold);
 
-// Bytes an image has written (its upper dir), from the quota accounting where it has a
-// quota, by walking the upper dir where it has none. `helper` is started on demand (XFS).
+// Bytes an image has written (its upper dir), from the quota accounting where its record has
+// a quota, by walking the upper dir where it has none. `helper` is started on demand (XFS).
 std::uint64_t ImageExclusiveBytes(const Invocation& inv, const std::string& id,
+                                  const nlohmann::json& record,
                                   std::unique_ptr<HelperClient>& helper);
 
 }  // namespace grootfs::frontend::commands

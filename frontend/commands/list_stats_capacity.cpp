@@ -10,6 +10,7 @@
 #include "frontend/commands/commands.h"
 #include "frontend/config.h"
 #include "frontend/log.h"
+#include "frontend/store/image_record.h"
 #include "frontend/store/layer_cache.h"
 #include "frontend/store/quota.h"
 #include "frontend/store/store.h"
@@ -22,20 +23,6 @@ std::vector<std::string> ImageIds(const store::Paths& p) {
   auto ids = store::ListDir(p.images());
   std::sort(ids.begin(), ids.end());
   return ids;
-}
-
-nlohmann::json ImageRecord(const store::Paths& p, const std::string& id) {
-  std::string text;
-  try {
-    text = store::ReadFile(p.image(id) + "/image.json");
-  } catch (const Error&) {
-    throw Error("image " + id + " not found");
-  }
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const std::exception&) {
-    throw Error("image " + id + " has a corrupt record (try check --repair)");
-  }
 }
 
 }  // namespace
@@ -51,9 +38,9 @@ int List(const Invocation& inv) {
 }
 
 std::uint64_t ImageExclusiveBytes(const Invocation& inv, const std::string& id,
+                                  const nlohmann::json& record,
                                   std::unique_ptr<HelperClient>& helper) {
   const store::Paths p{inv.store};
-  const nlohmann::json record = ImageRecord(p, id);
   std::string backend;
   if (record.contains("quota") && record["quota"].is_object())
     backend = record["quota"].value("backend", "");
@@ -79,14 +66,14 @@ int Stats(const Invocation& inv) {
   const store::Paths p{inv.store};
   store::RequireStore(p);
   const std::string id = ImageIdFromArg(inv, inv.args[0]);
-  const nlohmann::json record = ImageRecord(p, id);
+  const nlohmann::json record = store::ReadImageRecord(p, id);
   std::uint64_t layers = 0;
   for (const auto& key : record.value("layers", nlohmann::json::array())) {
     auto layer = key.is_string() ? store::ReadLayer(p, key.get<std::string>()) : std::nullopt;
     if (layer) layers += layer->size;
   }
   std::unique_ptr<HelperClient> helper;
-  const std::uint64_t exclusive = ImageExclusiveBytes(inv, id, helper);
+  const std::uint64_t exclusive = ImageExclusiveBytes(inv, id, record, helper);
   nlohmann::json out = {
       {"disk_usage",
        {{"total_bytes_used", layers + exclusive}, {"exclusive_bytes_used", exclusive}}}};
