@@ -11,12 +11,14 @@ namespace grootfs::helper {
 namespace {
 
 // What the requests need, and why:
-//   CAP_SYS_ADMIN     MountRootfs, UnmountRootfs: fsopen/fsmount/move_mount/umount2
+//   CAP_SYS_ADMIN     MountRootfs, UnmountRootfs: fsopen/fsmount/move_mount/umount2;
+//                     SetQuota, ReadQuota: quotactl_fd, the btrfs qgroup limit ioctl
 //   CAP_SETUID/SETGID UnpackLayer, RemoveTree: write the child's uid_map/gid_map
 //   CAP_SETFCAP       the same, for a root store, whose identity map includes host root
 //   CAP_DAC_OVERRIDE  open the child's /proc/PID/{uid,gid}_map, which root owns; and, with
 //   CAP_CHOWN, CAP_FOWNER, CAP_FSETID: the overlay mounter's credentials, which overlay keeps
-//   and uses for every copy-up into the upper dir (MountRootfs only)
+//   and uses for every copy-up into the upper dir (MountRootfs only); CAP_FOWNER also for
+//   SetQuota's FS_IOC_FSSETXATTR (an image directory's XFS project id)
 constexpr cap_value_t kKeep[] = {CAP_SYS_ADMIN,    CAP_SETUID, CAP_SETGID, CAP_SETFCAP,
                                  CAP_DAC_OVERRIDE, CAP_CHOWN,  CAP_FOWNER, CAP_FSETID};
 // A root caller's file access: what it could do without the helper anyway.
