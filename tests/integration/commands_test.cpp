@@ -155,10 +155,13 @@ TEST_F(CommandsTest, DeleteKeepsLayersAndCleanRemovesUnusedOnes) {
   EXPECT_EQ(CountSubdirs(LayersDir()), 3u) << "clean under the threshold removed layers";
 
   // clean removes alpine's layer, keeps b's.
-  auto clean = Grootfs(store_, "clean");
+  auto clean = Grootfs(store_, "--log-level", "info", "clean");
   ASSERT_TRUE(clean.ok()) << clean.Describe();
   EXPECT_EQ(clean.out, "");
   EXPECT_EQ(CountSubdirs(LayersDir()), 2u);
+  // Its own removals are logged as such, not as leftovers of a crash.
+  EXPECT_NE(clean.err.find("\"layers_removed\":1"), std::string::npos) << clean.Describe();
+  EXPECT_EQ(clean.err.find("sweeping-leftover"), std::string::npos) << clean.Describe();
   EXPECT_TRUE(IsOverlayMountedAt(RootfsOf("b")));
   EXPECT_EQ(ReadFile(RootfsOf("b") / "data/top"), "2");
   EXPECT_EQ(ReadFile(RootfsOf("b") / "layer1/file"), "1");
