@@ -377,6 +377,27 @@ TEST_F(QuotaBtrfsTest, ExclusiveLimitLetsTheContainerWriteTheWholeLimit) {
 // 3. An image bigger than an inclusive limit is refused, whether its layer is being unpacked
 // (stopped on the way) or already cached, and when it is exactly the limit (a quota of 0 would
 // mean "no limit"). Just above the limit, it fits.
+// A quota too small to hold even the image's own directory (its record, empty dirs, the
+// subvolume's tree) is refused up front with one line, not by a failing mkdir deep inside.
+TEST_F(QuotaBtrfsTest, AQuotaUnder64KiBIsRefusedWithOneLine) {
+  ASSERT_NO_FATAL_FAILURE(QuotaStore());
+  auto r = Grootfs(store_, "create", kLimitFlag, "5000", kExclusiveFlag, OciFixture("alpine"),
+                   "tiny");
+  EXPECT_NE(r.status, 0) << r.Describe();
+  EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();
+  EXPECT_NE(r.out.find("at least 65536"), std::string::npos) << r.Describe();
+  ExpectNothingLeft("tiny", /*layers_empty=*/false);
+
+  ASSERT_TRUE(CreateOk(OciFixture("alpine"), "base").is_object());
+  const std::uint64_t image = LayerBytesOf("base");
+  r = Grootfs(store_, "create", kLimitFlag, std::to_string(image + 1000), OciFixture("alpine"),
+              "thin");
+  EXPECT_NE(r.status, 0) << r.Describe();
+  EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();
+  EXPECT_NE(r.out.find("leaves the container 1000 bytes"), std::string::npos) << r.Describe();
+  ExpectNothingLeft("thin", false, {"base"});
+}
+
 TEST_F(QuotaBtrfsTest, AnImageBiggerThanAnInclusiveLimitIsRefusedAndLeavesNothing) {
   ASSERT_NO_FATAL_FAILURE(QuotaStore());
   const std::uint64_t small = 5'000'000;
