@@ -52,12 +52,13 @@ class LayerStreamTest : public fixtures::ScratchDirTest {
   }
 
   // Streams into a file; returns its content (and stats through *stats).
-  std::string Stream(const LayerSpec& layer, StreamStats* stats = nullptr) {
+  std::string Stream(const LayerSpec& layer, StreamStats* stats = nullptr,
+                     StreamBudget* budget = nullptr) {
     const std::string out_path = scratch_ + "/out" + std::to_string(counter_++);
     const int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     EXPECT_GE(fd, 0);
     try {
-      const StreamStats s = StreamLayer(layer, fd);
+      const StreamStats s = StreamLayer(layer, fd, budget);
       if (stats) *stats = s;
     } catch (...) {
       close(fd);
@@ -377,4 +378,23 @@ TEST_F(FixtureStreamTest, CorruptedImagesFail) {
 }
 
 }  // namespace
+// The layers of one create share one budget of uncompressed tar bytes: each fits alone, the
+// second passes it together with the first and is stopped, naming what set the budget.
+TEST_F(LayerStreamTest, LayersShareOneBudget) {
+  const std::string tar = MakeTar({{"f", std::string(6000, 'x')}});
+  StreamBudget budget(tar.size() + tar.size() / 2, "the disk limit");
+  EXPECT_EQ(Stream(Layer(Compress(tar, Compression::kGzip), tar, Compression::kGzip), nullptr,
+                   &budget),
+            tar);
+  try {
+    (void)Stream(Layer(tar, tar, Compression::kNone), nullptr, &budget);
+    ADD_FAILURE() << "the second layer passed the shared budget";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more than the disk limit allows"), std::string::npos)
+        << e.what();
+  }
+  StreamBudget none(0, "");
+  EXPECT_EQ(Stream(Layer(tar, tar, Compression::kNone), nullptr, &none), tar);  // 0: no budget
+}
+
 }  // namespace grootfs::frontend::image
