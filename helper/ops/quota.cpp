@@ -59,11 +59,13 @@ Result<Payload> SetXfsQuota(const Place& p, std::uint64_t bytes) {
   if (!used && used.error().code != ENOENT) return used.error();
   if (used && used->d_icount > 0) return Error{EEXIST, "the XFS project id is in use elsewhere"};
   fsxattr attr{};
-  ScopedCaps caps{CAP_FOWNER};
   if (ioctl(p.fd.get(), FS_IOC_FSGETXATTR, &attr) != 0) return Error::FromErrno("get project");
   attr.fsx_projid = p.project;
   attr.fsx_xflags |= FS_XFLAG_PROJINHERIT;
-  if (ioctl(p.fd.get(), FS_IOC_FSSETXATTR, &attr) != 0) return Error::FromErrno("set project");
+  {
+    ScopedCaps caps{CAP_FOWNER};  // for this call only
+    if (ioctl(p.fd.get(), FS_IOC_FSSETXATTR, &attr) != 0) return Error::FromErrno("set project");
+  }
   fs_disk_quota q{};
   q.d_version = FS_DQUOT_VERSION;
   q.d_flags = FS_PROJ_QUOTA;
