@@ -8,6 +8,7 @@
 #include "frontend/cli.h"
 #include "frontend/commands/commands.h"
 #include "frontend/log.h"
+#include "frontend/store/act_as_owner.h"
 #include "frontend/util/error.h"
 
 namespace {
@@ -16,6 +17,10 @@ using grootfs::frontend::Invocation;
 namespace commands = grootfs::frontend::commands;
 
 int Dispatch(const Invocation& inv) {
+  // Root's store administration stays root's (and acts by fd); every other command works
+  // inside the store as the store's owner.
+  if (inv.command != "init-store" && inv.command != "delete-store")
+    grootfs::frontend::store::ActAsStoreOwner(inv.store);
   if (inv.command == "create") return commands::Create(inv);
   if (inv.command == "delete") return commands::Delete(inv);
   if (inv.command == "stats") return commands::Stats(inv);

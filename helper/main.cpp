@@ -4,13 +4,14 @@
 // The start-up sequence, in this order, before a byte is read from the peer:
 //   1. refuse to run unless fd 3 is a SOCK_SEQPACKET socket (the frontend's socketpair);
 //   2. make sure fds 0-2 are open (on /dev/null) and close every other fd;
-//   3. clear the environment;
+//   3. clear the environment and ignore SIGPIPE;
 //   4. check it holds what it needs (setuid root or file capabilities);
 //   5. keep only the capabilities the requests need, none effective; file access as the caller;
 //   6. set no_new_privs: the helper never executes anything;
 //   7. install the seccomp allow list;
 //   8. serve the session.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -51,6 +52,8 @@ int main() {
   SanitizeFds();
   CheckChannel();
   if (clearenv() != 0) Die("clearenv failed", kExitSetup);
+  // A closed stderr or peer is an error to report or an exit, never a death by SIGPIPE.
+  if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) Die("cannot ignore SIGPIPE", kExitSetup);
   CheckInvocation();
   TrimCapabilities();
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) Die("no_new_privs failed", kExitSetup);

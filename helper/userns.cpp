@@ -74,11 +74,15 @@ void ConfineTo(int dir) {
                             const std::function<Result<ipc::CountReply>()>& work) {
   (void)close(ipc::kHelperChannelFd);  // the child never speaks to the peer
   (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+  {  // no supplementary group of the caller's goes into the namespace
+    ScopedCaps caps{CAP_SETGID};
+    if (setgroups(0, nullptr) != 0) Die("cannot drop supplementary groups", kExitInvariant);
+  }
   char c = 'u';
   if (unshare(CLONE_NEWUSER) != 0 || write(sync.get(), &c, 1) != 1 ||
       read(sync.get(), &c, 1) != 1 || c != 'g')
     _exit(kExitInvariant);
-  if (setgroups(0, nullptr) != 0 || setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
+  if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
     Die("cannot become root of the user namespace", kExitInvariant);
   ConfineTo(confine);
   InstallChildSeccomp();
@@ -105,7 +109,10 @@ Result<ipc::CountReply> RunInStoreUserns(
   UniqueFd parent_end(sv[0]), child_end(sv[1]);
   const pid_t pid = fork();
   if (pid < 0) return Error::FromErrno("fork");
-  if (pid == 0) ChildMain(confine, std::move(child_end), work);
+  if (pid == 0) {
+    parent_end.Reset();  // else a parent that fails before its first write hangs us both
+    ChildMain(confine, std::move(child_end), work);
+  }
   child_end.Reset();
 
   char c = 0;
@@ -113,6 +120,10 @@ Result<ipc::CountReply> RunInStoreUserns(
   if (read(parent_end.get(), &c, 1) == 1 && c == 'u') {
     ScopedCaps caps{CAP_SETUID, CAP_SETGID, CAP_SETFCAP, CAP_DAC_OVERRIDE};
     mapped = WriteProcFile(pid, "uid_map", MapText(session.marker().uid_map));
+    // A mapped store's namespace may not drop groups (which could lift a negative group
+    // permission); a root store's identity map needs nothing denied.
+    if (mapped && !session.marker().gid_map.empty())
+      mapped = WriteProcFile(pid, "setgroups", "deny\n");
     if (mapped) mapped = WriteProcFile(pid, "gid_map", MapText(session.marker().gid_map));
   }
   c = 'g';

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 
 #include "frontend/commands/commands.h"
 #include "frontend/log.h"
+#include "frontend/store/act_as_owner.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -66,11 +68,32 @@ std::uint32_t HostRoot(const std::vector<IdMapping>& maps) {
   return 0;
 }
 
+// A backing file is trusted only where no one but root could have made or swapped it: a
+// regular file of root's, one link, in a directory root owns and no one else may write.
+void CheckBackingFile(const std::string& backing) {
+  const std::string dir = std::filesystem::path(backing).parent_path().string();
+  struct stat d{}, f{};
+  if (lstat(dir.c_str(), &d) != 0 || !S_ISDIR(d.st_mode) || d.st_uid != 0 || (d.st_mode & 022) != 0)
+    throw Error("refusing backing store " + backing + ": its directory must be root's and "
+                "writable by root only");
+  if (lstat(backing.c_str(), &f) != 0) return;  // root makes it
+  if (!S_ISREG(f.st_mode) || f.st_uid != 0 || f.st_nlink != 1 || (f.st_mode & 022) != 0)
+    throw Error("refusing backing store " + backing + ": it is not a file root made");
+}
+
+// delete-store removes the backing file only if it is root's own regular file.
+void RemoveBackingFile(const std::string& backing) {
+  struct stat f{};
+  if (lstat(backing.c_str(), &f) == 0 && S_ISREG(f.st_mode) && (f.st_uid == 0 || geteuid() != 0))
+    (void)unlink(backing.c_str());
+}
+
 void MountBackingStore(const Invocation& inv, const std::string& backing) {
   auto& log = Logger::Get();
+  CheckBackingFile(backing);
   struct stat st{};
-  if (stat(backing.c_str(), &st) != 0) {
-    ipc::UniqueFd fd(open(backing.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (lstat(backing.c_str(), &st) != 0) {
+    ipc::UniqueFd fd(open(backing.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) throw Error(Errno("cannot create " + backing));
     if (ftruncate(fd.get(), *inv.store_size_bytes) != 0) throw Error(Errno("cannot size " + backing));
     fd.Reset();
@@ -81,13 +104,60 @@ void MountBackingStore(const Invocation& inv, const std::string& backing) {
   }
   if (mkdir(inv.store.c_str(), 0700) != 0 && errno != EEXIST) throw Error(Errno("mkdir " + inv.store));
   if (IsMountPoint(inv.store)) return;
-  if (RunProgram({"mount", "-o", "loop,noatime,pquota", backing, inv.store}) == 0) {
+  // nosuid, nodev: nothing in the store's filesystem may raise privilege or reach a device.
+  if (RunProgram({"mount", "-o", "loop,noatime,nosuid,nodev,pquota", backing, inv.store}) == 0) {
     log.Info("backing-store-mounted", {{"quota", true}});
     return;
   }
-  if (RunProgram({"mount", "-o", "loop,noatime", backing, inv.store}) != 0)
+  if (RunProgram({"mount", "-o", "loop,noatime,nosuid,nodev", backing, inv.store}) != 0)
     throw Error("cannot mount the backing store " + backing);
   log.Info("backing-store-mounted", {{"quota", false}});
+}
+
+constexpr const char* kAreas[] = {"images", "layers", "tmp", "locks"};
+
+// The store directory, opened without following a link and taken over by root (0700): from
+// here on no one else can add, swap or remove anything in it while root builds it.
+ipc::UniqueFd TakeStoreDir(const std::string& root) {
+  if (mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) throw Error(Errno("mkdir " + root));
+  ipc::UniqueFd fd(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) throw Error(Errno(root + " is not a directory"));
+  if (fchown(fd.get(), 0, 0) != 0 || fchmod(fd.get(), 0700) != 0) throw Error(Errno("cannot take " + root));
+  // What may already be there: nothing, a new filesystem's lost+found, or what a run of
+  // init-store that died half-way made (root's directories, under their own names).
+  for (const std::string& name : store::ListDir("/proc/self/fd/" + std::to_string(fd.get()))) {
+    struct stat st{};
+    const bool ours = std::find(std::begin(kAreas), std::end(kAreas), name) != std::end(kAreas) ||
+                      name == "meta";
+    if (name == "lost+found" ||
+        (ours && fstatat(fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+         S_ISDIR(st.st_mode) && st.st_uid == 0))
+      continue;
+    throw Error(root + " exists and is not an empty directory or a grootfs store");
+  }
+  return fd;
+}
+
+// Makes (or reopens, if root made it before) a directory beneath `parent` and sets its mode
+// and owner on the fd: nothing is looked up by a path someone else could change.
+ipc::UniqueFd MakeDirAt(int parent, const char* name, mode_t mode, const store::Owner& owner) {
+  if (mkdirat(parent, name, mode) != 0 && errno != EEXIST) throw Error(Errno(std::string("mkdir ") + name));
+  ipc::UniqueFd fd(openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st{};
+  if (!fd || fstat(fd.get(), &st) != 0 || st.st_uid != 0)
+    throw Error(std::string("cannot make the store's ") + name + " directory");
+  if (fchmod(fd.get(), mode) != 0 || fchown(fd.get(), owner.uid, owner.gid) != 0)
+    throw Error(Errno(std::string("cannot set up ") + name));
+  return fd;
+}
+
+void WriteMarker(int meta, const std::string& text) {
+  (void)unlinkat(meta, "store-marker.tmp", 0);  // a dead run's; meta is root's alone
+  ipc::UniqueFd fd(openat(meta, "store-marker.tmp",
+                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+  if (!fd || write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+      fsync(fd.get()) != 0 || renameat(meta, "store-marker.tmp", meta, "store-marker") != 0)
+    throw Error(Errno("cannot write the store marker"));
 }
 
 }  // namespace
@@ -101,25 +171,19 @@ int InitStore(const Invocation& inv) {
     Logger::Get().Info("store-already-initialised", {{"store", p.root}});
     return 0;
   }
-  struct stat st{};
-  if (stat(p.root.c_str(), &st) == 0 && (!S_ISDIR(st.st_mode) || !IsEmptyDir(p.root)) &&
-      !IsMountPoint(p.root))
-    throw Error(p.root + " exists and is not an empty directory or a grootfs store");
   const store::Owner owner{HostRoot(inv.uid_mappings), HostRoot(inv.gid_mappings)};
-  if (mkdir(p.root.c_str(), 0700) != 0 && errno != EEXIST) throw Error(Errno("mkdir " + p.root));
-  store::MakeDir(p.root, 0700, owner);
-  for (const auto& dir : {p.images(), p.layers(), p.tmp(), p.locks()}) store::MakeDir(dir, 0700, owner);
-  if (mkdir(p.meta().c_str(), 0755) != 0 && errno != EEXIST) throw Error(Errno("mkdir " + p.meta()));
-  if (chown(p.meta().c_str(), 0, 0) != 0 || chmod(p.meta().c_str(), 0755) != 0)
-    throw Error(Errno("cannot secure " + p.meta()));
+  ipc::UniqueFd store = TakeStoreDir(p.root);
+  for (const char* area : kAreas) (void)MakeDirAt(store.get(), area, 0700, owner);
+  ipc::UniqueFd meta = MakeDirAt(store.get(), "meta", 0755, store::Owner{0, 0});
   std::ostringstream marker;
   marker << "grootfs-store-v1\nowner:" << owner.uid << ":" << owner.gid << "\n";
   for (const auto& m : inv.uid_mappings)
     marker << "uidmap:" << m.ns_id << ":" << m.host_id << ":" << m.size << "\n";
   for (const auto& m : inv.gid_mappings)
     marker << "gidmap:" << m.ns_id << ":" << m.host_id << ":" << m.size << "\n";
-  // Root writes the marker last: a store is a store only once it is whole.
-  store::WriteFileAtomically(p.marker(), marker.str(), store::Owner{0, 0});
+  WriteMarker(meta.get(), marker.str());
+  // Handed to its owner last, whole: until now only root could write anywhere in it.
+  if (fchown(store.get(), owner.uid, owner.gid) != 0) throw Error(Errno("cannot hand over " + p.root));
   Logger::Get().Info("store-initialised", {{"store", p.root}});
   return 0;
 }
@@ -128,36 +192,42 @@ int DeleteStore(const Invocation& inv) {
   const store::Paths p{inv.store};
   struct stat st{};
   const std::string backing = p.root + ".backing-store";
-  if (stat(p.root.c_str(), &st) != 0) {
-    (void)unlink(backing.c_str());
+  if (lstat(p.root.c_str(), &st) != 0) {
+    RemoveBackingFile(backing);
     return 0;
   }
-  if (!store::IsStore(p)) {
-    if (IsMountPoint(p.root) || IsEmptyDir(p.root)) {
-      // A backing store that never got its marker: undo init-store's first half.
-    } else {
-      throw Error(p.root + " is not a grootfs store");
-    }
-  } else {
+  if (!S_ISDIR(st.st_mode)) throw Error(p.root + " is not a grootfs store");
+  const bool mounted = IsMountPoint(p.root);
+  if (!store::IsStore(p) && !mounted && !IsEmptyDir(p.root))
+    throw Error(p.root + " is not a grootfs store");
+  // Everything inside the store is removed as its owner: a link planted there leads nowhere
+  // the owner could not write to by himself. Rootfs mounts go through the helper.
+  const bool as_owner = store::ActAsStoreOwner(p.root);
+  if (store::IsStore(p)) {
     auto helper = HelperClient::Start(inv.helper_bin, p.root);
     store::FileLock store_lock(p, "store", store::FileLock::Mode::kExclusive);
-    for (const std::string& dir : {p.images(), p.layers(), p.tmp()}) {
-      std::error_code ec;
-      for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
-        (void)store::Discard(p, *helper, entry.path().string());
-    }
+    for (const std::string& dir : {p.images(), p.layers(), p.tmp()})
+      for (const std::string& name : store::ListDir(dir))
+        (void)store::Discard(p, *helper, dir + "/" + name);
   }
   std::error_code ec;
-  const bool mounted = IsMountPoint(p.root);
-  if (mounted) {
-    for (const auto& entry : std::filesystem::directory_iterator(p.root, ec))
-      std::filesystem::remove_all(entry.path(), ec);
-    if (umount2(p.root.c_str(), 0) != 0 && umount2(p.root.c_str(), MNT_DETACH) != 0)
-      throw Error(Errno("cannot unmount the backing store at " + p.root));
+  for (const std::string& name : store::ListDir(p.root))
+    if (name != "meta") std::filesystem::remove_all(p.root + "/" + name, ec);
+  if (as_owner) store::BackToRoot();
+  // meta is root's: its marker goes last, by fd, then the store itself.
+  ipc::UniqueFd store(open(p.root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  ipc::UniqueFd meta(store ? openat(store.get(), "meta", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1);
+  if (meta) {
+    (void)unlinkat(meta.get(), "store-marker", 0);
+    (void)unlinkat(meta.get(), "store-marker.tmp", 0);
+    (void)unlinkat(store.get(), "meta", AT_REMOVEDIR);
   }
-  std::filesystem::remove_all(p.root, ec);
-  if (ec) throw Error("cannot remove " + p.root + ": " + ec.message());
-  (void)unlink(backing.c_str());
+  if (mounted && umount2(p.root.c_str(), UMOUNT_NOFOLLOW) != 0 &&
+      umount2(p.root.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) != 0)
+    throw Error(Errno("cannot unmount the backing store at " + p.root));
+  store.Reset();
+  if (rmdir(p.root.c_str()) != 0 && errno != ENOENT) throw Error(Errno("cannot remove " + p.root));
+  RemoveBackingFile(backing);
   Logger::Get().Info("store-deleted", {{"store", p.root}});
   return 0;
 }

@@ -1,0 +1,147 @@
+// Root in a store it does not own: Garden's unprivileged store (BOSH's init-store with
+// 0:4294967294:1 and 1:1:4294967293) and a store mapped to an ordinary user. Root runs every
+// command there as it does in its own store; files in the rootfs are owned per the mapping;
+// the frontend's bookkeeping belongs to the store's owner; nothing is left after delete.
+#include <sys/stat.h>
+
+#include "tests/integration/registry_support.h"
+
+namespace grootfs_it {
+namespace {
+
+struct Mapping;
+void PrintTo(const Mapping& m, std::ostream* os);
+
+struct Mapping {
+  const char* name;
+  std::uint32_t owner;     // host id of namespace 0
+  std::uint32_t sub_base;  // host id of namespace 1
+  std::uint32_t sub_size;
+};
+
+void PrintTo(const Mapping& m, std::ostream* os) { *os << m.name; }
+
+// Namespace id `ns` on the host.
+std::uint32_t HostId(const Mapping& m, std::uint32_t ns) {
+  return ns == 0 ? m.owner : m.sub_base + (ns - 1);
+}
+
+const Mapping kBosh{"bosh", 4294967294u, 1, 4294967293u};
+const Mapping kUser{"user", 4823, 2300000, 65536};
+
+class RootInMappedStoreTest : public GrootfsTest, public ::testing::WithParamInterface<Mapping> {
+ protected:
+  void SetUp() override {
+    GrootfsTest::SetUp();
+    if (IsSkipped()) return;
+    const Mapping& m = GetParam();
+    std::vector<std::string> args{"init-store"};
+    for (const char* flag : {"--uid-mapping", "--gid-mapping"}) {
+      args.insert(args.end(), {flag, "0:" + std::to_string(m.owner) + ":1", flag,
+                               "1:" + std::to_string(m.sub_base) + ":" +
+                                   std::to_string(m.sub_size)});
+    }
+    auto r = GrootfsV(store_, args);
+    ASSERT_TRUE(r.ok()) << r.Describe();
+  }
+
+  std::uint32_t Owner() const { return GetParam().owner; }
+
+  void ExpectOwned(const fs::path& p, std::uint32_t uid, std::uint32_t gid) {
+    struct stat st{};
+    ASSERT_EQ(lstat(p.c_str(), &st), 0) << p;
+    EXPECT_EQ(st.st_uid, uid) << p;
+    EXPECT_EQ(st.st_gid, gid) << p;
+  }
+
+  void ExpectRuns(const std::string& id) {
+    auto sh = InRootfs(RootfsOf(id), "echo ok");
+    EXPECT_EQ(sh.out, "ok\n") << sh.Describe();
+  }
+};
+
+TEST_P(RootInMappedStoreTest, EveryCommandWorksAndOwnershipFollowsTheMapping) {
+  const Mapping& m = GetParam();
+  ExpectOwned(store_, Owner(), Owner());
+
+  // An OCI layout only root can read: the frontend keeps root's read access to images.
+  const fs::path secret = tmp_ / "root-only";
+  fs::create_directories(secret);
+  ASSERT_EQ(chmod(secret.c_str(), 0700), 0);
+  auto cp = RunCmd({"cp", "-a", FixtureImage("alpine"), (secret / "alpine").string()});
+  ASSERT_TRUE(cp.ok()) << cp.Describe();
+  ASSERT_TRUE(RunCmd({"chmod", "-R", "go-rwx", secret.string()}).ok());
+
+  Json oci = CreateOk(OciUri((secret / "alpine").string()), "oci");
+  ASSERT_FALSE(oci.is_null());
+  EXPECT_EQ(oci["root"]["path"], RootfsOf("oci").string());
+  const std::string tar = MakeRootfsTar();
+  ASSERT_FALSE(CreateOk(tar, "tar").is_null());
+  FakeRegistry reg(FixtureImage("alpine"));
+  ASSERT_FALSE(CreateOk("docker://" + reg.host() + "/alpine:latest", "reg",
+                        {"--insecure-registry", reg.host()})
+                   .is_null());
+
+  for (const std::string id : {"oci", "tar", "reg"}) {
+    SCOPED_TRACE(id);
+    EXPECT_TRUE(IsOverlayMountedAt(RootfsOf(id)));
+    ExpectRuns(id);
+    // alpine's files are 0:0, /etc/shadow is 0:42: namespace ids, seen on the host mapped.
+    ExpectOwned(RootfsOf(id) / "bin/busybox", HostId(m, 0), HostId(m, 0));
+    ExpectOwned(RootfsOf(id) / "etc/shadow", HostId(m, 0), HostId(m, 42));
+    // The upper dir and the record belong to the store's owner, not to root.
+    ExpectOwned(ImageDir(id) / "diff", Owner(), Owner());
+    ExpectOwned(ImageDir(id) / "image.json", Owner(), Owner());
+  }
+  // A write in the rootfs goes to the image's upper dir, copied up with the file's owner.
+  auto w = InRootfs(RootfsOf("oci"), "echo changed >> /etc/shadow && echo new > /root/new");
+  ASSERT_TRUE(w.ok()) << w.Describe();
+  ExpectOwned(ImageDir("oci") / "diff/etc/shadow", HostId(m, 0), HostId(m, 42));
+
+  for (const fs::path& lock : fs::directory_iterator(fs::path(store_) / "locks"))
+    ExpectOwned(lock, Owner(), Owner());
+  for (const fs::path& layer : fs::directory_iterator(LayersDir()))
+    ExpectOwned(layer, Owner(), Owner());
+
+  EXPECT_EQ(ListImages().size(), 3u);
+  auto stats = Grootfs(store_, "stats", "oci");
+  ASSERT_TRUE(stats.ok()) << stats.Describe();
+  EXPECT_TRUE(ParseJson(stats.out).contains("disk_usage")) << stats.out;
+  auto capacity = Grootfs(store_, "capacity");
+  EXPECT_TRUE(capacity.ok()) << capacity.Describe();
+  auto check = Grootfs(store_, "check");
+  EXPECT_TRUE(check.ok()) << check.Describe();
+  auto repair = Grootfs(store_, "check", "--repair");
+  EXPECT_TRUE(repair.ok()) << repair.Describe();
+
+  for (const std::string id : {"oci", "tar", "reg"}) {
+    auto del = Grootfs(store_, "delete", id);
+    EXPECT_TRUE(del.ok()) << del.Describe();
+    EXPECT_FALSE(Exists(ImageDir(id)));
+    EXPECT_FALSE(MountAt(RootfsOf(id)).has_value());
+  }
+  ExpectNothingLeftOf("oci");
+  auto clean = Grootfs(store_, "clean");
+  EXPECT_TRUE(clean.ok()) << clean.Describe();
+  EXPECT_TRUE(DirEntries(LayersDir()).empty());
+
+  auto gone = Grootfs(store_, "delete-store");
+  EXPECT_TRUE(gone.ok()) << gone.Describe();
+  EXPECT_FALSE(Exists(store_));
+  EXPECT_TRUE(MountsUnder(tmp_.path()).empty());
+}
+
+TEST_P(RootInMappedStoreTest, DeleteStoreRemovesMountedImages) {
+  ASSERT_FALSE(CreateOk(OciFixture("alpine"), "a").is_null());
+  ASSERT_FALSE(CreateOk(OciFixture("busybox-1.25"), "b").is_null());
+  auto gone = Grootfs(store_, "delete-store");
+  EXPECT_TRUE(gone.ok()) << gone.Describe();
+  EXPECT_FALSE(Exists(store_));
+  EXPECT_TRUE(MountsUnder(tmp_.path()).empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, RootInMappedStoreTest, ::testing::Values(kBosh, kUser),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace grootfs_it
