@@ -121,7 +121,8 @@ constexpr const char* kAreas[] = {"images", "layers", "tmp", "locks"};
 ipc::UniqueFd TakeStoreDir(const std::string& root) {
   if (mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) throw Error(Errno("mkdir " + root));
   ipc::UniqueFd fd(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd) throw Error(Errno(root + " is not a directory"));
+  struct stat was{};
+  if (!fd || fstat(fd.get(), &was) != 0) throw Error(Errno(root + " is not a directory"));
   if (fchown(fd.get(), 0, 0) != 0 || fchmod(fd.get(), 0700) != 0) throw Error(Errno("cannot take " + root));
   // What may already be there: nothing, a new filesystem's lost+found, or what a run of
   // init-store that died half-way made (root's directories, under their own names).
@@ -133,6 +134,9 @@ ipc::UniqueFd TakeStoreDir(const std::string& root) {
         (ours && fstatat(fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
          S_ISDIR(st.st_mode) && st.st_uid == 0))
       continue;
+    // Refused: the directory goes back as it was (its contents were never looked into).
+    (void)!fchown(fd.get(), was.st_uid, was.st_gid);
+    (void)fchmod(fd.get(), was.st_mode & 07777);
     throw Error(root + " exists and is not an empty directory or a grootfs store");
   }
   return fd;
@@ -205,10 +209,24 @@ int DeleteStore(const Invocation& inv) {
   const bool as_owner = store::ActAsStoreOwner(p.root);
   if (store::IsStore(p)) {
     auto helper = HelperClient::Start(inv.helper_bin, p.root);
-    store::FileLock store_lock(p, "store", store::FileLock::Mode::kExclusive);
-    for (const std::string& dir : {p.images(), p.layers(), p.tmp()})
-      for (const std::string& name : store::ListDir(dir))
-        (void)store::Discard(p, *helper, dir + "/" + name);
+    store::FileLock store_lock;
+    try {
+      store_lock = store::FileLock(p, "store", store::FileLock::Mode::kExclusive);
+    } catch (const Error& e) {  // a broken lock file does not keep the store alive
+      Logger::Get().Error("store-lock-unusable", {{"error", e.what()}});
+    }
+    // One entry that cannot go (a foreign mount, a link) does not stop the others.
+    for (const std::string& dir : {p.images(), p.layers(), p.tmp()}) {
+      struct stat area{};
+      if (lstat(dir.c_str(), &area) != 0 || !S_ISDIR(area.st_mode)) continue;  // a link: removed below
+      for (const std::string& name : store::ListDir(dir)) {
+        try {
+          (void)store::Discard(p, *helper, dir + "/" + name);
+        } catch (const Error& e) {
+          Logger::Get().Error("cannot-remove", {{"path", dir + "/" + name}, {"error", e.what()}});
+        }
+      }
+    }
   }
   std::error_code ec;
   for (const std::string& name : store::ListDir(p.root))

@@ -344,6 +344,7 @@ struct MountEntry {
   int id = 0;
   std::string root;
   std::string mount_point;
+  std::string options;  // per-mount options: rw, nosuid, nodev, ...
   std::string fstype;
   std::string source;
   std::string super_options;
@@ -381,6 +382,7 @@ inline std::vector<MountEntry> ReadMounts() {
     m.id = std::atoi(f[0].c_str());
     m.root = UnescapeMountField(f[3]);
     m.mount_point = UnescapeMountField(f[4]);
+    m.options = f[5];
     m.fstype = *(dash + 1);
     m.source = UnescapeMountField(*(dash + 2));
     if (std::distance(dash, f.end()) >= 4) m.super_options = *(dash + 3);
