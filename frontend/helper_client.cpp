@@ -138,6 +138,12 @@ void HelperClient::UnmountRootfs(ipc::Area area, const std::string& name) {
   (void)Call(ipc::Op::kUnmountRootfs, ipc::Encode(ipc::Request{area, name, {}, 0}), -1);
 }
 
+void HelperClient::UnmountMovedMounts() {
+  // The place is a fresh name, so only the moved mounts are looked for.
+  ipc::Request req{ipc::Area::kTmp, "moved-mounts-" + std::to_string(getpid()), {}, ipc::kAndMovedMounts};
+  (void)Call(ipc::Op::kUnmountRootfs, ipc::Encode(req), -1);
+}
+
 void HelperClient::RemoveTree(ipc::Area area, const std::string& name) {
   (void)Call(ipc::Op::kRemoveTree, ipc::Encode(ipc::Request{area, name, {}, 0}), -1);
 }

@@ -129,12 +129,14 @@ Result<StoreMarker> ParseStoreMarker(std::string_view text) {
   ForEachLine(text, [&](const std::vector<std::string_view>& f) {
     IdRange r;
     const bool is_map = f.size() == 4 && (f[0] == "uidmap" || f[0] == "gidmap");
+    const bool is_limit = line >= 2 && f.size() == 2 && f[0] == "mountlimit";
     auto& ranges = f[0] == "uidmap" ? m.uid_map : m.gid_map;
     if (line++ == 0) {
       ok = f.size() == 1 && f[0] == "grootfs-store-v1";
     } else if (line == 2) {
       ok = ok && f.size() == 3 && f[0] == "owner" && ParseU32(f[1], m.owner_uid) &&
            ParseU32(f[2], m.owner_gid);
+    } else if (is_limit && ParseU32(f[1], m.mount_limit)) {
     } else if (is_map && ParseU32(f[1], r.ns_id) && ParseU32(f[2], r.host_id) &&
                ParseU32(f[3], r.size) && InRange(r.ns_id, r.size) && InRange(r.host_id, r.size) &&
                ranges.size() < kMaxRanges) {
@@ -165,7 +167,8 @@ Result<Session> OpenSession(const std::string& store_path, uid_t caller) {
     if (auto allowed = CheckCallerMayUseMappings(*marker, caller, getgid()); !allowed)
       return allowed.error();
   }
-  return Session(std::move(*store), std::move(*marker));
+  const std::string tag = "grootfs-store:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  return Session(std::move(*store), std::move(*marker), tag);
 }
 
 }  // namespace grootfs::helper

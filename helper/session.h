@@ -24,6 +24,7 @@ struct StoreMarker {
   gid_t owner_gid = 0;
   std::vector<IdRange> uid_map;
   std::vector<IdRange> gid_map;
+  std::uint32_t mount_limit = 1000;  // rootfs mounts the store may hold ("mountlimit:N")
 };
 
 inline constexpr const char* kMarkerPath = "meta/store-marker";
@@ -42,17 +43,20 @@ bool MappingAllowed(const std::vector<IdRange>& map, std::uint32_t own_id,
 
 class Session {
  public:
-  Session(UniqueFd store, StoreMarker marker)
-      : store_(std::move(store)), marker_(std::move(marker)) {}
+  Session(UniqueFd store, StoreMarker marker, std::string tag)
+      : store_(std::move(store)), marker_(std::move(marker)), tag_(std::move(tag)) {}
 
   int store() const { return store_.get(); }
   const StoreMarker& marker() const { return marker_; }
   // Root stores (owner 0, no mappings) keep setuid binaries working in containers.
   bool rootless() const { return marker_.owner_uid != 0 || !marker_.uid_map.empty(); }
+  // The source every rootfs mount of this store carries, from the store's own identity.
+  const std::string& mount_tag() const { return tag_; }
 
  private:
   UniqueFd store_;
   StoreMarker marker_;
+  std::string tag_;
 };
 
 // Resolves the store from "/" without following any symlink, reads its marker, and admits the

@@ -71,7 +71,7 @@ constexpr Shape kShapes[] = {
     {},
     {0, limits::kMaxBaseDirDepth, 0, true, false},     // UnpackLayer: base directory, budget
     {1, limits::kMaxLayersPerImage, 0, false, false},  // MountRootfs: layer keys
-    {0, 0, 0, false, false},                           // UnmountRootfs
+    {0, 0, kAndMovedMounts, false, false},             // UnmountRootfs
     {0, 0, 0, false, false},                           // RemoveTree
     {0, 0, 0, true, true},                             // SetQuota: the limit
     {0, 0, 0, false, true}};                           // ReadQuota

@@ -50,6 +50,10 @@ struct ReplyHeader {
 };
 static_assert(sizeof(ReplyHeader) == 16 && std::is_trivially_copyable_v<ReplyHeader>);
 
+// UnmountRootfs flags: also unmount every mount this store's helper made that is no longer at
+// an image's place (a user moved it out of the store, or to another name).
+inline constexpr std::uint32_t kAndMovedMounts = 1;
+
 // CountReply flags (UnpackLayer).
 inline constexpr std::uint32_t kLayerRootOpaque = 1;  // the layer's root had an opaque whiteout
 

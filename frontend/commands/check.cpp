@@ -12,6 +12,7 @@
 #include "frontend/log.h"
 #include "frontend/store/image_record.h"
 #include "frontend/store/layer_cache.h"
+#include "frontend/store/moved_mounts.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -68,6 +69,15 @@ class Checker {
       std::cout << "repaired: leftovers swept\n";
       left_ = 0;
     }
+  }
+
+  // Rootfs mounts of this store that a user moved away from their image's place.
+  void MovedMounts() {
+    const auto moved = store::MovedMounts(p_);
+    if (moved.empty()) return;
+    if (inv_.repair) helper_.UnmountMovedMounts();
+    for (const auto& point : moved)
+      Problem("a rootfs mount of this store was moved to " + point, inv_.repair);
   }
 
   // Every layer: a readable record, its diff dir, and as many bytes of file data as recorded.
@@ -187,6 +197,7 @@ int Check(const Invocation& inv) {
   store::FileLock lock(p, "store", store::FileLock::Mode::kExclusive);
   Checker checker(inv, p, *helper);
   checker.Leftovers();
+  checker.MovedMounts();
   checker.FindUsers();
   checker.Layers();  // first: images may need a layer fetched again
   checker.Images();

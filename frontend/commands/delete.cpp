@@ -5,6 +5,7 @@
 #include "frontend/commands/commands.h"
 #include "frontend/image_id.h"
 #include "frontend/log.h"
+#include "frontend/store/moved_mounts.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -35,11 +36,15 @@ int Delete(const Invocation& inv) {
     return 0;
   }
   if (!store::IsStore(p)) throw Error(p.root + " is not a grootfs store");
+  // A rootfs a user moved away (with its image, perhaps) is still the store's to unmount.
+  const bool moved = !store::MovedMounts(p).empty();
   if (lstat(p.image(id).c_str(), &st) != 0) {
+    if (moved) HelperClient::Start(inv.helper_bin, p.root)->UnmountMovedMounts();
     Logger::Get().Info("image-not-found", {{"id", id}, {"warning", "nothing to delete"}});
     return 0;
   }
   auto helper = HelperClient::Start(inv.helper_bin, p.root);
+  if (moved) helper->UnmountMovedMounts();
   store::FileLock store_lock(p, "store", store::FileLock::Mode::kShared);
   if (!store::Discard(p, *helper, p.image(id)))
     Logger::Get().Info("image-not-found", {{"id", id}, {"warning", "deleted concurrently"}});

@@ -209,6 +209,7 @@ int DeleteStore(const Invocation& inv) {
   const bool as_owner = store::ActAsStoreOwner(p.root);
   if (store::IsStore(p)) {
     auto helper = HelperClient::Start(inv.helper_bin, p.root);
+    helper->UnmountMovedMounts();  // wherever a user carried them
     store::FileLock store_lock;
     try {
       store_lock = store::FileLock(p, "store", store::FileLock::Mode::kExclusive);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "helper/ops/handlers.h"
+#include "helper/ops/store_mounts.h"
 #include "helper/privileges.h"
 
 namespace grootfs::helper {
@@ -35,6 +36,7 @@ Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span
   if (!target) return target.error();
   if (!upper) return upper.error();
   if (!work) return work.error();
+  if (auto room = CheckMountLimit(s); !room) return room.error();
 
   // The overlay keeps the credentials it is created with and copies up with them: the store
   // owner's file ids (what its work dir and copies are made as) and the file capabilities
@@ -43,6 +45,8 @@ Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span
   ScopedCaps caps{CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_FOWNER, CAP_FSETID};
   UniqueFd fs(fsopen("overlay", FSOPEN_CLOEXEC));
   if (!fs) return Error::FromErrno("fsopen overlay");
+  // The store's tag as the mount's source: how its mounts are counted and found again.
+  if (auto r = SetString(fs.get(), "source", s.mount_tag()); !r) return r.error();
   for (const std::string& key : req.names) {
     // One layer per call, topmost first: no option string to outgrow, up to overlay's limit.
     auto lower = OpenPlaceDir(s, ipc::Area::kLayers, key, "diff");
@@ -68,8 +72,10 @@ Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span
 
 // Why this is safe: the place passed IsPlainName and is opened beneath the store fd without
 // following symlinks (crossing onto the mount is the point); only a mount sitting exactly
-// there is unmounted, through /proc/self/fd/N of that fd. Nothing mounted is success.
+// there is unmounted, through /proc/self/fd/N of that fd. Nothing mounted is success. With
+// kAndMovedMounts, the store's mounts that were moved away are unmounted too (store_mounts.cpp).
 Result<Payload> HandleUnmountRootfs(Session& s, const ipc::Request& req, std::span<UniqueFd>) {
+  if ((req.flags & ipc::kAndMovedMounts) != 0) UnmountMovedMounts(s);
   for (;;) {  // a rootfs mounted twice is unmounted twice
     auto rootfs = OpenPlaceDir(s, req.area, req.name, "rootfs", kStrictCrossMounts);
     if (!rootfs) return rootfs.error().code == ENOENT ? Result<Payload>(Payload{}) : rootfs.error();

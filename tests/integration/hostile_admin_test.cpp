@@ -229,3 +229,60 @@ TEST_F(HostileAdminTest, CleanAndCheckFollowNoLinkTheUserPlanted) {
 
 }  // namespace
 }  // namespace grootfs_it
+
+namespace grootfs_it {
+namespace {
+
+TEST_F(HostileAdminTest, AMountCarriedOutOfTheStoreIsStillFoundAndUnmounted) {
+  ASSERT_TRUE(InitMappedStore(store_).ok());
+  CreateOk(OciFixture("busybox-1.25"), "carried");
+  CreateOk(OciFixture("busybox-1.25"), "kept");
+  const fs::path away = tmp_ / "away";
+  fs::create_directories(away);
+  ASSERT_EQ(chown(away.c_str(), attacker_, attacker_), 0);
+  auto moved = AsAttacker("mv " + ImageDir("carried").string() + " " + (away / "x").string());
+  ASSERT_TRUE(moved.ok()) << moved.Describe();
+  ASSERT_TRUE(IsOverlayMountedAt(away / "x/rootfs"));
+  auto check = Grootfs(store_, "check");
+  EXPECT_NE(check.status, 0);
+  EXPECT_NE(check.out.find((away / "x/rootfs").string()), std::string::npos) << check.out;
+  // Deleting the image it belonged to unmounts it wherever it went.
+  auto r = Grootfs(store_, "delete", "carried");
+  EXPECT_TRUE(r.ok()) << r.Describe();
+  EXPECT_FALSE(MountAt(away / "x/rootfs").has_value());
+  EXPECT_TRUE(IsOverlayMountedAt(RootfsOf("kept"))) << "an image in its place is left alone";
+  EXPECT_TRUE(Grootfs(store_, "delete-store").ok());
+  EXPECT_TRUE(MountsUnder(tmp_.path()).empty());
+}
+
+TEST_F(HostileAdminTest, DeleteStoreUnmountsMountsCarriedAway) {
+  ASSERT_TRUE(InitMappedStore(store_).ok());
+  CreateOk(OciFixture("busybox-1.25"), "carried");
+  const fs::path away = tmp_ / "away";
+  fs::create_directories(away);
+  ASSERT_EQ(chown(away.c_str(), attacker_, attacker_), 0);
+  ASSERT_TRUE(AsAttacker("mv " + ImageDir("carried").string() + " " + (away / "x").string()).ok());
+  auto r = Grootfs(store_, "delete-store");
+  EXPECT_TRUE(r.ok()) << r.Describe();
+  EXPECT_TRUE(MountsUnder(tmp_.path()).empty());
+}
+
+TEST_F(HostileAdminTest, TheHelperBoundsTheMountsOfAStore) {
+  ASSERT_TRUE(InitMappedStore(store_).ok());
+  // Root's marker sets the limit; the caller's config cannot.
+  WriteFile(fs::path(store_) / "meta/store-marker",
+            ReadFile(fs::path(store_) / "meta/store-marker") + "mountlimit:2\n");
+  CreateOk(OciFixture("busybox-1.25"), "one");
+  CreateOk(OciFixture("busybox-1.25"), "two");
+  auto r = Grootfs(store_, "create", OciFixture("busybox-1.25"), "three");
+  EXPECT_NE(r.status, 0);
+  EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();
+  EXPECT_NE(r.out.find("limit of 2 rootfs mounts"), std::string::npos) << r.out;
+  EXPECT_FALSE(Exists(ImageDir("three")));
+  ASSERT_TRUE(Grootfs(store_, "delete", "one").ok());
+  CreateOk(OciFixture("busybox-1.25"), "three");
+  EXPECT_TRUE(Grootfs(store_, "delete-store").ok());
+}
+
+}  // namespace
+}  // namespace grootfs_it

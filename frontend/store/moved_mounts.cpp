@@ -1,0 +1,61 @@
+#include "frontend/store/moved_mounts.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace grootfs::frontend::store {
+namespace {
+
+std::string Unescape(const std::string& f) {
+  std::string out;
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    if (f[i] == '\\' && i + 3 < f.size()) {
+      out += static_cast<char>(std::strtol(f.substr(i + 1, 3).c_str(), nullptr, 8));
+      i += 3;
+    } else {
+      out += f[i];
+    }
+  }
+  return out;
+}
+
+bool AtAPlace(const std::string& root, const std::string& point) {
+  for (const std::string area : {"/images/", "/tmp/"}) {
+    const std::string prefix = root + area;
+    if (!point.starts_with(prefix) || !point.ends_with("/rootfs")) continue;
+    const std::string name = point.substr(prefix.size(), point.size() - prefix.size() - 7);
+    if (!name.empty() && name.find('/') == std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::vector<std::string> MovedMounts(const Paths& p) {
+  std::vector<std::string> moved;
+  struct stat st{};
+  char* real = realpath(p.root.c_str(), nullptr);
+  if (real == nullptr || stat(real, &st) != 0) {
+    std::free(real);
+    return moved;
+  }
+  const std::string root = real;
+  std::free(real);
+  const std::string want =
+      " - overlay grootfs-store:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + " ";
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(want) == std::string::npos) continue;
+    std::istringstream fields(line);
+    std::string field, point;
+    for (int i = 0; i < 5 && fields >> field; ++i) point = field;
+    point = Unescape(point);
+    if (!AtAPlace(root, point)) moved.push_back(point);
+  }
+  return moved;
+}
+
+}  // namespace grootfs::frontend::store

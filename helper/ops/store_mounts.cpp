@@ -1,0 +1,103 @@
+// Runs in: grootfs-helper (privileged). Trusts: the kernel's mount table; nothing from the peer
+// nor from the paths a user may have moved a mount to.
+#include "helper/ops/store_mounts.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "helper/privileges.h"
+
+namespace grootfs::helper {
+namespace {
+
+struct TaggedMount {
+  std::uint64_t id;
+  std::string point;
+};
+
+// The n-th space-separated field of a mountinfo line (fields hold no spaces: they are escaped).
+std::string_view Field(std::string_view line, int n) {
+  for (; n > 0 && !line.empty(); --n)
+    line.remove_prefix(std::min(line.size(), line.find(' ') + 1));
+  return line.substr(0, line.find(' '));
+}
+
+bool IsOctal(char c) { return c >= '0' && c <= '7'; }
+
+// A mountinfo field with its octal escapes (\040 for a space) decoded.
+std::string Unescape(std::string_view f) {
+  std::string out;
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    if (f[i] == '\\' && i + 3 < f.size() && IsOctal(f[i + 1]) && IsOctal(f[i + 2]) && IsOctal(f[i + 3])) {
+      out += static_cast<char>((f[i + 1] - '0') * 64 + (f[i + 2] - '0') * 8 + (f[i + 3] - '0'));
+      i += 3;
+    } else {
+      out += f[i];
+    }
+  }
+  return out;
+}
+
+// The overlay mounts carrying this store's tag, wherever they are now (this mount namespace).
+std::vector<TaggedMount> StoreMounts(const Session& s) {
+  std::vector<TaggedMount> mounts;
+  auto fd = OpenBeneath(AT_FDCWD, "/proc/" + std::to_string(getpid()) + "/mountinfo", O_RDONLY,
+                        RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  std::string text;
+  char buf[65536];
+  for (ssize_t n; fd && text.size() < (64u << 20) && (n = read(fd->get(), buf, sizeof buf)) > 0;)
+    text.append(buf, static_cast<std::size_t>(n));
+  const std::string want = " - overlay " + s.mount_tag() + " ";
+  for (std::size_t start = 0, nl; start < text.size(); start = nl + 1) {
+    nl = text.find('\n', start);
+    if (nl == std::string::npos) nl = text.size();
+    const std::string_view line(text.data() + start, nl - start);
+    if (line.find(want) == std::string_view::npos) continue;
+    mounts.push_back({std::strtoull(line.data(), nullptr, 10), Unescape(Field(line, 4))});
+  }
+  return mounts;
+}
+
+// Whether the mount is the rootfs of an image's place in this store: its mount point's
+// grandparent is the store's images/ or tmp/ directory (compared by identity, not by name).
+bool AtAPlace(const Session& s, int mnt) {
+  auto up = OpenBeneath(mnt, "../..", O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  struct stat st {}, area {};
+  if (!up || fstat(up->get(), &st) != 0) return false;
+  for (const char* name : {"images", "tmp"}) {
+    auto dir = OpenBeneath(s.store(), name, O_PATH | O_DIRECTORY);
+    if (dir && fstat(dir->get(), &area) == 0 && area.st_dev == st.st_dev && area.st_ino == st.st_ino)
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<void> CheckMountLimit(const Session& s) {
+  const std::uint32_t limit = s.marker().mount_limit;
+  if (StoreMounts(s).size() < limit) return {};
+  return Error{EDQUOT, "the store already holds its limit of " + std::to_string(limit) +
+                           " rootfs mounts (mountlimit in the store marker)"};
+}
+
+void UnmountMovedMounts(const Session& s) {
+  for (const TaggedMount& m : StoreMounts(s)) {
+    // The path is only a hint: what is unmounted is the mount whose id the kernel listed,
+    // checked on the fd, which must be that mount's root.
+    auto fd = OpenBeneath(AT_FDCWD, m.point, O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    struct statx sx {};
+    if (!fd || statx(fd->get(), "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) != 0 || sx.stx_mnt_id != m.id ||
+        (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) == 0 || AtAPlace(s, fd->get()))
+      continue;
+    ScopedCaps caps{CAP_SYS_ADMIN};
+    (void)umount2(FdPath(fd->get()).c_str(), MNT_DETACH);
+  }
+}
+
+}  // namespace grootfs::helper
