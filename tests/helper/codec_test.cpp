@@ -161,3 +161,18 @@ TEST(Channel, RefusesMalformedDatagrams) {
   pair->first.Reset();
   EXPECT_EQ(ReceiveRequest(b).error().code, EPIPE);
 }
+
+TEST(Codec, QuotaRequestsTakeAnImagesPlaceOnly) {
+  for (Op op : {Op::kSetQuota, Op::kReadQuota}) {
+    EXPECT_TRUE(Decode(op, Encode(Request{Area::kImages, "i", {}, 0})));
+    EXPECT_TRUE(Decode(op, Encode(Request{Area::kTmp, "w", {}, 0})));
+    EXPECT_FALSE(Decode(op, Encode(Request{Area::kLayers, "k", {}, 0}))) << int(op);
+  }
+}
+
+TEST(Codec, UnmountRootfsMayAlsoAskForMovedMounts) {
+  auto m = Decode(Op::kUnmountRootfs, Encode(Request{Area::kTmp, "w", {}, kAndMovedMounts}));
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->flags, kAndMovedMounts);
+  EXPECT_FALSE(Decode(Op::kUnmountRootfs, Encode(Request{Area::kTmp, "w", {}, 2})));
+}

@@ -1,11 +1,15 @@
 // The serve loop: a peer that breaks the protocol ends the session without a reply.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
 
 #include "helper/die.h"
 #include "helper/dispatch.h"
 #include "helper/session.h"
 #include "ipc/channel.h"
 #include "ipc/codec.h"
+#include "tests/helper/temp_dir.h"
 
 using namespace grootfs;
 
@@ -59,6 +63,35 @@ TEST(StoreMarker, ParsesOwnerAndMappings) {
   ASSERT_EQ(m->uid_map.size(), 2u);
   EXPECT_EQ(m->uid_map[1].host_id, 100000u);
   EXPECT_EQ(m->gid_map.size(), 1u);
+}
+
+TEST(StoreMarker, AMountLimitLineSetsTheLimit) {
+  auto plain = helper::ParseStoreMarker("grootfs-store-v1\nowner:0:0\n");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->mount_limit, 1000u);
+  auto m = helper::ParseStoreMarker("grootfs-store-v1\nowner:0:0\nmountlimit:7\n");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->mount_limit, 7u);
+  EXPECT_FALSE(helper::ParseStoreMarker("grootfs-store-v1\nowner:0:0\nmountlimit:x\n"));
+  EXPECT_FALSE(helper::ParseStoreMarker("grootfs-store-v1\nmountlimit:7\n"));
+}
+
+TEST(HelperDispatchDeathTest, AMalformedRequestIsAnsweredEinvalThenEndsTheSession) {
+  if (geteuid() != 0) GTEST_SKIP() << "a store marker must be root's";
+  TempDir store;
+  ASSERT_EQ(mkdir((store.path() + "/meta").c_str(), 0755), 0);
+  std::ofstream(store.path() + "/meta/store-marker") << "grootfs-store-v1\nowner:0:0\n";
+  auto [peer, helper_end] = Pair();
+  ASSERT_TRUE(ipc::SendRequest(peer.get(), ipc::Op::kHello, ipc::EncodeHello(store.path()), {}));
+  // A quota on a layer: refused while decoding, before any filesystem call.
+  auto quota = ipc::Encode(ipc::Request{ipc::Area::kLayers, "k", {}, 0, 4096});
+  ASSERT_TRUE(ipc::SendRequest(peer.get(), ipc::Op::kSetQuota, quota, {}));
+  EXPECT_EXIT(helper::Serve(std::move(helper_end)), testing::ExitedWithCode(helper::kExitMalformed),
+              "malformed request");
+  ASSERT_TRUE(ipc::ReceiveReply(peer.get(), ipc::Op::kHello));
+  auto reply = ipc::ReceiveReply(peer.get(), ipc::Op::kSetQuota);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->header.status, EINVAL);
 }
 
 TEST(StoreMarker, RefusesAnythingElse) {
