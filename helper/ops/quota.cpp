@@ -71,7 +71,7 @@ Result<Payload> SetXfsQuota(const Place& p, std::uint64_t bytes) {
   q.d_flags = FS_PROJ_QUOTA;
   q.d_fieldmask = FS_DQ_BHARD;
   q.d_id = p.project;
-  q.d_blk_hardlimit = bytes / 512 + (bytes % 512 != 0);  // 512-byte basic blocks, no wrap
+  q.d_blk_hardlimit = BasicBlocks(bytes);
   if (auto r = XfsQuota(p, Q_XSETQLIM, q); !r) return r.error();
   return Payload{};
 }

@@ -6,6 +6,8 @@
 
 #include "helper/die.h"
 #include "helper/dispatch.h"
+#include "helper/ops/handlers.h"
+#include "helper/userns.h"
 #include "helper/session.h"
 #include "ipc/channel.h"
 #include "ipc/codec.h"
@@ -121,4 +123,53 @@ TEST(SubordinateIds, MappingMustStayInsideTheCallersRanges) {
   EXPECT_FALSE(helper::MappingAllowed({{1, 99999, 10}}, 1000, subs));         // starts below it
   EXPECT_FALSE(helper::MappingAllowed({{0, 0, 1}}, 1000, subs));              // host root
   EXPECT_FALSE(helper::MappingAllowed({}, 1000, subs));                       // identity: root's
+}
+
+TEST(Quota, ALimitNear2To64StaysALimit) {
+  EXPECT_EQ(helper::BasicBlocks(1), 1u);
+  EXPECT_EQ(helper::BasicBlocks(512), 1u);
+  EXPECT_EQ(helper::BasicBlocks(513), 2u);
+  EXPECT_EQ(helper::BasicBlocks(~0ULL), (~0ULL >> 9) + 1);
+  EXPECT_NE(helper::BasicBlocks(~0ULL - 100), 0u);
+}
+
+// What /proc/PID/setgroups says inside the unpack child's namespace.
+std::string SetgroupsInChild(const helper::StoreMarker& marker) {
+  helper::Session session(ipc::UniqueFd(open("/", O_PATH | O_CLOEXEC)), marker, "tag");
+  ipc::UniqueFd proc(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto r = helper::RunInStoreUserns(session, proc.get(), []() -> ipc::Result<ipc::CountReply> {
+    auto fd = helper::OpenBeneath(AT_FDCWD, "/proc/" + std::to_string(getpid()) + "/setgroups",
+                                  O_RDONLY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    char buf[16] = {};
+    if (!fd || read(fd->get(), buf, sizeof buf - 1) <= 0) return ipc::Error{EIO, "unreadable"};
+    return ipc::Error{EIO, buf};  // the text is the answer
+  });
+  return r ? "" : r.error().text;
+}
+
+TEST(UnpackChild, AMappedStoresNamespaceMayNotDropGroups) {
+  if (geteuid() != 0) GTEST_SKIP() << "maps need root";
+  helper::StoreMarker mapped;
+  mapped.owner_uid = mapped.owner_gid = 100000;
+  mapped.uid_map = mapped.gid_map = {{0, 100000, 65536}};
+  EXPECT_EQ(SetgroupsInChild(mapped), "deny\n");
+  EXPECT_EQ(SetgroupsInChild(helper::StoreMarker{}), "allow\n");  // a root store's identity map
+}
+
+TEST(UnpackChildDeathTest, AMapTheKernelRefusesEndsBothSidesPromptly) {
+  if (geteuid() != 0) GTEST_SKIP() << "maps need root";
+  helper::StoreMarker bad;  // overlapping extents: the kernel refuses the uid_map write
+  bad.owner_uid = bad.owner_gid = 100000;
+  bad.uid_map = {{0, 100000, 10}, {5, 200000, 10}};
+  bad.gid_map = {{0, 100000, 10}};
+  EXPECT_EXIT(
+      {
+        alarm(10);  // a hang is a failure, not a wait for ctest's timeout
+        helper::Session session(ipc::UniqueFd(open("/", O_PATH | O_CLOEXEC)), bad, "tag");
+        ipc::UniqueFd proc(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        auto r = helper::RunInStoreUserns(session, proc.get(),
+                                          []() -> ipc::Result<ipc::CountReply> { return ipc::CountReply{}; });
+        _exit(r ? 1 : 0);
+      },
+      testing::ExitedWithCode(0), "");
 }
