@@ -20,25 +20,15 @@ struct TaggedMount {
   std::string point;
 };
 
-// The n-th space-separated field of a mountinfo line (fields hold no spaces: they are escaped).
-std::string_view Field(std::string_view line, int n) {
-  for (; n > 0 && !line.empty(); --n)
-    line.remove_prefix(std::min(line.size(), line.find(' ') + 1));
-  return line.substr(0, line.find(' '));
-}
-
-bool IsOctal(char c) { return c >= '0' && c <= '7'; }
-
-// A mountinfo field with its octal escapes (\040 for a space) decoded.
-std::string Unescape(std::string_view f) {
+// The mount point (5th field) of a mountinfo line, its escapes (\040 for a space) decoded: the
+// kernel writes every escape as a backslash and three octal digits.
+std::string MountPoint(std::string_view line) {
+  for (int n = 0; n < 4; ++n) line.remove_prefix(std::min(line.size(), line.find(' ') + 1));
   std::string out;
-  for (std::size_t i = 0; i < f.size(); ++i) {
-    if (f[i] == '\\' && i + 3 < f.size() && IsOctal(f[i + 1]) && IsOctal(f[i + 2]) && IsOctal(f[i + 3])) {
-      out += static_cast<char>((f[i + 1] - '0') * 64 + (f[i + 2] - '0') * 8 + (f[i + 3] - '0'));
-      i += 3;
-    } else {
-      out += f[i];
-    }
+  for (std::size_t i = 0; i < line.size() && line[i] != ' '; ++i) {
+    const bool escape = line[i] == '\\' && i + 3 < line.size();
+    out += escape ? static_cast<char>(std::strtol(std::string(line.substr(i + 1, 3)).c_str(), nullptr, 8)) : line[i];
+    i += escape ? 3 : 0;
   }
   return out;
 }
@@ -58,7 +48,7 @@ std::vector<TaggedMount> StoreMounts(const Session& s) {
     if (nl == std::string::npos) nl = text.size();
     const std::string_view line(text.data() + start, nl - start);
     if (line.find(want) == std::string_view::npos) continue;
-    mounts.push_back({std::strtoull(line.data(), nullptr, 10), Unescape(Field(line, 4))});
+    mounts.push_back({std::strtoull(line.data(), nullptr, 10), MountPoint(line)});
   }
   return mounts;
 }

@@ -237,10 +237,10 @@ TEST_F(HostileAdminTest, AMountCarriedOutOfTheStoreIsStillFoundAndUnmounted) {
   ASSERT_TRUE(InitMappedStore(store_).ok());
   CreateOk(OciFixture("busybox-1.25"), "carried");
   CreateOk(OciFixture("busybox-1.25"), "kept");
-  const fs::path away = tmp_ / "away";
+  const fs::path away = tmp_ / "far away";  // a name the mount table escapes
   fs::create_directories(away);
   ASSERT_EQ(chown(away.c_str(), attacker_, attacker_), 0);
-  auto moved = AsAttacker("mv " + ImageDir("carried").string() + " " + (away / "x").string());
+  auto moved = AsAttacker("mv " + ImageDir("carried").string() + " '" + (away / "x").string() + "'");
   ASSERT_TRUE(moved.ok()) << moved.Describe();
   ASSERT_TRUE(IsOverlayMountedAt(away / "x/rootfs"));
   auto check = Grootfs(store_, "check");
