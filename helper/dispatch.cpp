@@ -83,10 +83,7 @@ int Serve(UniqueFd channel) {
     if (spec == nullptr) Die("unknown or repeated op");
     if (spec->fds != m->fds.size()) Die("wrong number of fds");
     auto req = ipc::Decode(spec->op, m->payload);
-    if (!req) {  // refused before any filesystem call; the session ends with it
-      Answer(ch, spec->op, Error{EINVAL, "malformed request"});
-      Die("malformed request");
-    }
+    if (!req) Die("malformed request");
     Result<Payload> r = spec->handle(*session, *req, m->fds);
     refused = refused || !r;
     Answer(ch, spec->op, r);

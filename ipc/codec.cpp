@@ -62,19 +62,18 @@ struct Shape {
   std::size_t min_names, max_names;
   std::uint32_t flags;  // the flags the op accepts
   bool bytes;           // whether the op takes a byte count
-  bool image_place;     // whether the place must be an image's (images/ or a tmp/ work dir)
 };
 
 // Indexed by op; Hello (1) has its own decoder.
 constexpr Shape kShapes[] = {
     {},
     {},
-    {0, limits::kMaxBaseDirDepth, 0, true, false},     // UnpackLayer: base directory, budget
-    {1, limits::kMaxLayersPerImage, 0, false, false},  // MountRootfs: layer keys
-    {0, 0, kAndMovedMounts, false, false},             // UnmountRootfs
-    {0, 0, 0, false, false},                           // RemoveTree
-    {0, 0, 0, true, true},                             // SetQuota: the limit
-    {0, 0, 0, false, true}};                           // ReadQuota
+    {0, limits::kMaxBaseDirDepth, 0, true},                // UnpackLayer: base directory, budget
+    {1, limits::kMaxLayersPerImage, 0, false},             // MountRootfs: layer keys
+    {0, 0, kAndMovedMounts, false},                        // UnmountRootfs
+    {0, 0, 0, false},                                      // RemoveTree
+    {0, 0, 0, true},                                       // SetQuota: the limit
+    {0, 0, 0, false}};                                     // ReadQuota
 
 std::optional<Shape> ShapeOf(Op op) {
   const auto i = static_cast<std::size_t>(op);
@@ -129,8 +128,7 @@ std::optional<Request> Decode(Op op, std::span<const std::byte> in) {
   auto count = r.Get<std::uint32_t>();
   if (!shape || !area || *area < static_cast<std::uint8_t>(Area::kTmp) ||
       *area > static_cast<std::uint8_t>(Area::kLayers) || !name || !count ||
-      *count < shape->min_names || *count > shape->max_names ||
-      (shape->image_place && *area == static_cast<std::uint8_t>(Area::kLayers)))
+      *count < shape->min_names || *count > shape->max_names)
     return std::nullopt;
   m.area = static_cast<Area>(*area);
   m.name = std::move(*name);

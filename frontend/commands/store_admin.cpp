@@ -209,7 +209,11 @@ int DeleteStore(const Invocation& inv) {
   const bool as_owner = store::ActAsStoreOwner(p.root);
   if (store::IsStore(p)) {
     auto helper = HelperClient::Start(inv.helper_bin, p.root);
-    helper->UnmountMovedMounts();  // wherever a user carried them
+    try {
+      helper->UnmountMovedMounts();  // wherever a user carried them
+    } catch (const Error& e) {  // the sweep ran; only the look at a fresh tmp/ name failed
+      Logger::Get().Error("moved-mounts", {{"error", e.what()}});
+    }
     store::FileLock store_lock;
     try {
       store_lock = store::FileLock(p, "store", store::FileLock::Mode::kExclusive);

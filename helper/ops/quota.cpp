@@ -30,6 +30,7 @@ struct Place {
 // The image's top directory, opened beneath the store with kStrict; its filesystem and the
 // project id that belongs to it. Nothing of the request but the checked place is used.
 Result<Place> OpenPlace(const Session& s, const ipc::Request& req) {
+  if (req.area == ipc::Area::kLayers) return Error{EINVAL, "a quota is for an image's place only"};
   auto fd = OpenBeneath(s.store(), PlacePath(req.area, req.name), O_RDONLY | O_DIRECTORY);
   if (!fd) return fd.error();
   struct statfs fs {};

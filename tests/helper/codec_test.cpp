@@ -162,14 +162,6 @@ TEST(Channel, RefusesMalformedDatagrams) {
   EXPECT_EQ(ReceiveRequest(b).error().code, EPIPE);
 }
 
-TEST(Codec, QuotaRequestsTakeAnImagesPlaceOnly) {
-  for (Op op : {Op::kSetQuota, Op::kReadQuota}) {
-    EXPECT_TRUE(Decode(op, Encode(Request{Area::kImages, "i", {}, 0})));
-    EXPECT_TRUE(Decode(op, Encode(Request{Area::kTmp, "w", {}, 0})));
-    EXPECT_FALSE(Decode(op, Encode(Request{Area::kLayers, "k", {}, 0}))) << int(op);
-  }
-}
-
 TEST(Codec, UnmountRootfsMayAlsoAskForMovedMounts) {
   auto m = Decode(Op::kUnmountRootfs, Encode(Request{Area::kTmp, "w", {}, kAndMovedMounts}));
   ASSERT_TRUE(m);

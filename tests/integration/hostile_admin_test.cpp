@@ -286,3 +286,39 @@ TEST_F(HostileAdminTest, TheHelperBoundsTheMountsOfAStore) {
 
 }  // namespace
 }  // namespace grootfs_it
+
+namespace grootfs_it {
+namespace {
+
+TEST_F(HostileAdminTest, LinksSwappedInDuringCleanCheckAndDeleteReachNothingOutside) {
+  ASSERT_TRUE(InitMappedStore(store_).ok());
+  for (int round = 0; round < 6; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    CreateOk(OciFixture("busybox-1.25"), "img");
+    ASSERT_TRUE(Grootfs(store_, "delete", "img").ok());  // an unused layer for clean
+    pid_t racer = fork();
+    if (racer == 0) {
+      (void)!setgroups(0, nullptr);
+      if (setresgid(attacker_, attacker_, attacker_) != 0 ||
+          setresuid(attacker_, attacker_, attacker_) != 0)
+        _exit(2);
+      execlp("python3", "python3", racer_.c_str(), store_.c_str(), decoy_.c_str(), "0.6",
+             static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    (void)Grootfs(store_, "clean");
+    (void)Grootfs(store_, "check", "--repair");
+    (void)Grootfs(store_, "delete", "img");
+    int status = 0;
+    waitpid(racer, &status, 0);
+    // The user puts their store right again (every area a real directory) for the next round.
+    ASSERT_TRUE(AsAttacker("cd " + store_ + " && for d in images layers tmp locks; do "
+                           "[ -L $d ] && rm $d && mkdir -m 700 $d; done; true")
+                    .ok());
+  }
+  EXPECT_TRUE(Grootfs(store_, "delete-store").ok());
+}
+
+}  // namespace
+}  // namespace grootfs_it
