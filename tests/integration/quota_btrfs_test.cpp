@@ -738,3 +738,30 @@ TEST_F(QuotaBtrfsTest, StatsStillWorkAfterQuotasAreSwitchedOff) {
 
 }  // namespace
 }  // namespace grootfs_it
+
+namespace grootfs_it {
+namespace {
+
+// Garden's unprivileged store: made by BOSH's init-store with mappings, used by root. The
+// limit holds there as in root's own store, and the rootfs is the mapped root's.
+TEST_F(QuotaBtrfsTest, RootInBoshsUnprivilegedStoreGetsTheLimitToo) {
+  mnt_ = MakeBtrfs("btrfs", 512 * kMiB, true);
+  ASSERT_NO_FATAL_FAILURE(UseStoreOn(
+      mnt_, {"--uid-mapping", "0:4294967294:1", "--uid-mapping", "1:1:4294967293",
+             "--gid-mapping", "0:4294967294:1", "--gid-mapping", "1:1:4294967293"}));
+  const std::uint64_t limit = 20'000'000;
+  ASSERT_TRUE(
+      CreateOk(OciFixture("alpine"), "bosh", {kLimitFlag, std::to_string(limit), kExclusiveFlag})
+          .is_object());
+  struct stat st{};
+  ASSERT_EQ(stat((RootfsOf("bosh") / "bin/busybox").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 4294967294u);
+  auto w = WriteInContainer(RootfsOf("bosh"), 40);
+  EXPECT_TRUE(StoppedByQuota(w));
+  EXPECT_LE(BigFileSize("bosh"), limit);
+  EXPECT_TRUE(Grootfs(store_, "delete", "bosh").ok());
+  EXPECT_TRUE(MountsUnder(store_).empty());
+}
+
+}  // namespace
+}  // namespace grootfs_it
