@@ -3,7 +3,9 @@
 // store's ids own still go through the helper.
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -118,9 +120,20 @@ constexpr const char* kAreas[] = {"images", "layers", "tmp", "locks"};
 
 // The store directory, opened without following a link and taken over by root (0700): from
 // here on no one else can add, swap or remove anything in it while root builds it.
+// The store's path may hold no symlink (the helper refuses one too): so no component a user
+// controls can point root's init-store at another directory.
 ipc::UniqueFd TakeStoreDir(const std::string& root) {
-  if (mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) throw Error(Errno("mkdir " + root));
-  ipc::UniqueFd fd(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  std::filesystem::path path = std::filesystem::path(root).lexically_normal();
+  if (!path.has_filename()) path = path.parent_path();  // a trailing slash
+  open_how how{};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  ipc::UniqueFd parent(static_cast<int>(syscall(SYS_openat2, AT_FDCWD,
+                                                path.parent_path().c_str(), &how, sizeof how)));
+  if (!parent) throw Error(Errno("cannot open the store's parent " + path.parent_path().string()));
+  const std::string name = path.filename().string();
+  if (mkdirat(parent.get(), name.c_str(), 0700) != 0 && errno != EEXIST) throw Error(Errno("mkdir " + root));
+  ipc::UniqueFd fd(openat(parent.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   struct stat was{};
   if (!fd || fstat(fd.get(), &was) != 0) throw Error(Errno(root + " is not a directory"));
   if (fchown(fd.get(), 0, 0) != 0 || fchmod(fd.get(), 0700) != 0) throw Error(Errno("cannot take " + root));

@@ -322,3 +322,22 @@ TEST_F(HostileAdminTest, LinksSwappedInDuringCleanCheckAndDeleteReachNothingOuts
 
 }  // namespace
 }  // namespace grootfs_it
+
+namespace grootfs_it {
+namespace {
+
+TEST_F(HostileAdminTest, AStorePathThroughAUsersLinkIsRefused) {
+  // The user's link would point root's init-store at root's own directory.
+  const fs::path home = tmp_ / "home";
+  fs::create_directories(home);
+  ASSERT_EQ(chown(home.c_str(), attacker_, attacker_), 0);
+  fs::create_directories(tmp_ / "roots");
+  ASSERT_TRUE(AsAttacker("ln -s " + (tmp_ / "roots").string() + " " + (home / "link").string()).ok());
+  auto r = InitMappedStore((home / "link/store").string());
+  EXPECT_NE(r.status, 0);
+  EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();
+  EXPECT_FALSE(Exists(tmp_ / "roots/store"));
+}
+
+}  // namespace
+}  // namespace grootfs_it
