@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
     }
     log.Configure(inv.log_level, inv.log_file);
     log.SetCommand(inv.command);
+    log.Debug("grootfs", {{"version", grootfs::frontend::kVersion}});
     for (const auto& warning : inv.config_warnings)
       log.Info("config-warning", {{"warning", warning}});
     return Dispatch(inv);
