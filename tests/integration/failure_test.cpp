@@ -44,6 +44,28 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, BadImageTest,
 
 class RefusalTest : public GrootfsTest {};
 
+// A helper that dies gives the user its reason in the one line on stdout, without a log file
+// (it used to say "ended the session (see the log)" with no log to see). Here root runs grootfs
+// with CAP_SYS_ADMIN out of its bounding set, so the real helper refuses to start.
+TEST_F(RefusalTest, AHelperThatDiesTellsTheUserWhyWithoutALog) {
+  InitStore();
+  auto r = RunCmd({"setpriv", "--bounding-set", "-sys_admin", "--", GrootfsBin(), "--store", store_,
+                   "create", OciFixture("alpine"), "x"});
+  EXPECT_NE(r.status, 0) << r.Describe();
+  EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();
+  EXPECT_NE(r.out.find("must be installed setuid root or with file capabilities"), std::string::npos)
+      << r.Describe();
+  EXPECT_EQ(r.out.find("see the log"), std::string::npos) << r.Describe();
+  EXPECT_EQ(r.err, "") << "default log level is fatal: nothing on stderr";
+  EXPECT_FALSE(Exists(ImageDir("x")));
+  // With a log file, the helper's line is in it too.
+  const fs::path log = tmp_.path() / "grootfs.log";
+  r = RunCmd({"setpriv", "--bounding-set", "-sys_admin", "--", GrootfsBin(), "--store", store_,
+              "--log-file", log.string(), "create", OciFixture("alpine"), "x"});
+  EXPECT_NE(r.status, 0) << r.Describe();
+  EXPECT_NE(ReadFile(log).find("helper-stderr"), std::string::npos) << ReadFile(log);
+}
+
 TEST_F(RefusalTest, ARefusedImageDoesNotDisturbOtherImages) {
   InitStore();
   ASSERT_TRUE(CreateOk(OciFixture("busybox-1.25"), "good").is_object());
