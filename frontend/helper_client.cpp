@@ -106,7 +106,7 @@ void HelperClient::Finish() {
     if (n > 0) stderr_text_.append(buf, buf + n);
 }
 
-std::string HelperClient::EndReason() {
+std::string HelperClient::EndReason(const std::string& seen) {
   Finish();
   std::string last;
   std::size_t start = 0;
@@ -124,19 +124,21 @@ std::string HelperClient::EndReason() {
     return "grootfs-helper was killed by signal " + std::to_string(WTERMSIG(status_)) + " (" +
            strsignal(WTERMSIG(status_)) + ")";
   return "grootfs-helper ended the session without a reason (exit status " +
-         std::to_string(WIFEXITED(status_) ? WEXITSTATUS(status_) : -1) + ")";
+         std::to_string(WIFEXITED(status_) ? WEXITSTATUS(status_) : -1) +
+         (seen.empty() ? "" : "; the channel said: " + seen) + ")";
 }
 
 std::vector<std::byte> HelperClient::Call(ipc::Op op, const std::vector<std::byte>& payload,
                                           int fd) {
-  if (finished_) throw Error(EndReason());
+  if (finished_) throw Error(EndReason(""));
   std::vector<int> fds;
   if (fd >= 0) fds.push_back(fd);
   // A helper that died (at start-up, or on a request) wrote its reason on stderr: that is the
   // error, in one line, with or without a log file.
-  if (auto sent = ipc::SendRequest(channel_.get(), op, payload, fds); !sent) throw Error(EndReason());
+  if (auto sent = ipc::SendRequest(channel_.get(), op, payload, fds); !sent)
+    throw Error(EndReason(sent.error().text));
   auto reply = ipc::ReceiveReply(channel_.get(), op);
-  if (!reply) throw Error(EndReason());
+  if (!reply) throw Error(EndReason(reply.error().text));
   if (reply->header.status != 0) {
     std::string text(reinterpret_cast<const char*>(reply->payload.data()), reply->payload.size());
     throw HelperError(Describe(reply->header.status, text), reply->header.status);

@@ -54,8 +54,9 @@ class HelperClient {
   // Ends the session once: closes the channel, reaps the helper, keeps what it wrote on stderr.
   void Finish();
   // Why the helper ended the session without a reply: the last line it wrote on stderr (its
-  // Die line), else how it ended. Finishes the session.
-  std::string EndReason();
+  // Die line), else the signal that killed it, else its exit status and `seen` (what the
+  // channel reported). Finishes the session.
+  std::string EndReason(const std::string& seen);
 
   ipc::UniqueFd channel_;
   ipc::UniqueFd stderr_pipe_;
