@@ -4,10 +4,10 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
-#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -73,10 +73,11 @@ std::string NearestKey(const std::string& name, const Map& known) {
   std::string best;
   std::size_t best_score = ~std::size_t{0};
   for (const auto& [key, handler] : known) {
-    const bool contains = key.find(name) != std::string::npos || name.find(key) != std::string::npos;
-    const std::size_t score = contains ? (key.size() > name.size() ? key.size() - name.size()
-                                                                    : name.size() - key.size())
-                                       : 1000 + EditDistance(name, key);
+    const bool contains =
+        key.find(name) != std::string::npos || name.find(key) != std::string::npos;
+    const std::size_t score =
+        contains ? (key.size() > name.size() ? key.size() - name.size() : name.size() - key.size())
+                 : 1000 + EditDistance(name, key);
     if (score < best_score) best = key, best_score = score;
   }
   return best;
@@ -135,9 +136,9 @@ class Reader {
       const auto handler = handlers.find(name);
       if (handler == handlers.end()) {
         const std::string nearest = NearestKey(name, handlers);
-        warnings.push_back(OneLine("unknown config key " + key + " in " + path_ +
-                                   " (nearest known key: " +
-                                   (prefix.empty() ? nearest : prefix + "." + nearest) + ")"));
+        warnings.push_back(OneLine(
+            "unknown config key " + key + " in " + path_ +
+            " (nearest known key: " + (prefix.empty() ? nearest : prefix + "." + nearest) + ")"));
         continue;
       }
       if (entry.second.IsNull() || !handler->second) continue;
@@ -189,8 +190,8 @@ Config LoadConfig(const std::string& path) {
           {"helper_bin", string_into(config.helper_bin)},
           {"newuidmap_bin", string_into(config.newuidmap_bin)},
           {"newgidmap_bin", string_into(config.newgidmap_bin)},
-          {"tardis_bin", nullptr},       // grootfs's; nothing here
-          {"metron_endpoint", nullptr},  // grootfs's; nothing here
+          {"tardis_bin", nullptr},            // grootfs's; nothing here
+          {"metron_endpoint", nullptr},       // grootfs's; nothing here
           {"log_timestamp_format", nullptr},  // BOSH's garden job writes it; grootfs ignores it
           {"create",
            [&](const YAML::Node& n, const std::string& k) {

@@ -107,7 +107,8 @@ void MakeStoreParents(const std::string& store) {
     done /= part;
     const bool made = mkdirat(dir.get(), part.c_str(), 0755) == 0;
     if (!made && errno != EEXIST) throw Error(Errno("mkdir " + done.string()));
-    ipc::UniqueFd next(openat(dir.get(), part.c_str(), O_DIRECTORY | O_NOFOLLOW | O_RDONLY | O_CLOEXEC));
+    ipc::UniqueFd next(
+        openat(dir.get(), part.c_str(), O_DIRECTORY | O_NOFOLLOW | O_RDONLY | O_CLOEXEC));
     if (!next) {
       if (errno == ELOOP || errno == ENOTDIR)
         throw Error("cannot make the store's parent " + done.string() +

@@ -53,7 +53,8 @@ TEST_F(RefusalTest, AHelperThatDiesTellsTheUserWhyWithoutALog) {
                    "create", OciFixture("alpine"), "x"});
   EXPECT_NE(r.status, 0) << r.Describe();
   EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();
-  EXPECT_NE(r.out.find("must be installed setuid root or with file capabilities"), std::string::npos)
+  EXPECT_NE(r.out.find("must be installed setuid root or with file capabilities"),
+            std::string::npos)
       << r.Describe();
   EXPECT_EQ(r.out.find("see the log"), std::string::npos) << r.Describe();
   EXPECT_EQ(r.err, "") << "default log level is fatal: nothing on stderr";

@@ -418,8 +418,9 @@ TEST_F(RootlessTest, ASymlinkInTheStoreNeverLeadsOutOfIt) {
   ASSERT_TRUE(h.Send(Frame(kRemove, Request(kTmp, "evil"))));
   EXPECT_NE(h.ReplyStatus(), std::optional<std::int32_t>(0));
   // A directory swapped for a symlink between requests.
-  ASSERT_TRUE(As(alice_, {"sh", "-c", "rmdir " + (tmp / "swap").string() + " && ln -s " +
-                                           canary_.string() + " " + (tmp / "swap").string()})
+  ASSERT_TRUE(As(alice_, {"sh", "-c",
+                          "rmdir " + (tmp / "swap").string() + " && ln -s " + canary_.string() +
+                              " " + (tmp / "swap").string()})
                   .ok());
   ASSERT_TRUE(h.Send(Frame(kRemove, Request(kTmp, "swap"))));
   EXPECT_NE(h.ReplyStatus(), std::optional<std::int32_t>(0));

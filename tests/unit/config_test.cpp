@@ -127,7 +127,8 @@ init:
   EXPECT_FALSE(config.create.disk_limit_size_bytes);
   ASSERT_EQ(config.warnings.size(), 4u);
   // Each names the key, the file and the known key nearest to it.
-  EXPECT_EQ(config.warnings[0], "unknown config key stroe in " + path + " (nearest known key: store)");
+  EXPECT_EQ(config.warnings[0],
+            "unknown config key stroe in " + path + " (nearest known key: store)");
   EXPECT_EQ(config.warnings[1], "unknown config key create.disk_limit in " + path +
                                     " (nearest known key: create.disk_limit_size_bytes)");
   EXPECT_EQ(config.warnings[2], "unknown config key clean.threshold in " + path +
@@ -159,9 +160,9 @@ TEST_F(ConfigTest, TheNearestKnownKeyIsTheFewestEditsAway) {
 // Keys grootfs, or the config file BOSH's garden job writes, have that mean nothing here are
 // accepted without a warning.
 TEST_F(ConfigTest, GrootfsAndBoshKeysWithoutMeaningHereAreAccepted) {
-  const Config config = LoadConfig(
-      Write("tardis_bin: /t\nmetron_endpoint: [1, 2]\nlog_timestamp_format: rfc3339\n"
-            "init:\n  with_direct_io: 7\n"));
+  const Config config =
+      LoadConfig(Write("tardis_bin: /t\nmetron_endpoint: [1, 2]\nlog_timestamp_format: rfc3339\n"
+                       "init:\n  with_direct_io: 7\n"));
   EXPECT_TRUE(config.warnings.empty()) << ::testing::PrintToString(config.warnings);
 }
 
