@@ -67,6 +67,22 @@ TEST_F(RefusalTest, AHelperThatDiesTellsTheUserWhyWithoutALog) {
   EXPECT_NE(ReadFile(log).find("helper-stderr"), std::string::npos) << ReadFile(log);
 }
 
+// A helper that cannot even be executed says why too (the exec failure is written on the
+// helper's stderr pipe by the child that tried).
+TEST_F(RefusalTest, AHelperThatCannotBeExecutedSaysWhy) {
+  InitStore();
+  const fs::path not_elf = tmp_.path() / "not-a-program";
+  WriteFile(not_elf, "plain text, no #! line\n");
+  ASSERT_EQ(chmod(not_elf.c_str(), 0755), 0);
+  auto r = Grootfs(store_, "--helper-bin", not_elf.string(), "create", OciFixture("alpine"), "x");
+  EXPECT_NE(r.status, 0) << r.Describe();
+  EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();
+  EXPECT_NE(r.out.find("cannot execute " + not_elf.string() + ": Exec format error"),
+            std::string::npos)
+      << r.Describe();
+  EXPECT_FALSE(Exists(ImageDir("x")));
+}
+
 TEST_F(RefusalTest, ARefusedImageDoesNotDisturbOtherImages) {
   InitStore();
   ASSERT_TRUE(CreateOk(OciFixture("busybox-1.25"), "good").is_object());
