@@ -177,10 +177,43 @@ void WriteMarker(int meta, const std::string& text) {
     throw Error(Errno("cannot write the store marker"));
 }
 
+// Makes the store's missing parent directories, root's and mode 0755, as GrootFS does
+// (os.MkdirAll). Each component is made with mkdirat beneath an O_DIRECTORY|O_NOFOLLOW fd of
+// the one before, so a symlink on the way is refused, never followed. Nothing is done when the
+// parent already exists.
+void MakeStoreParents(const std::string& store) {
+  namespace fs = std::filesystem;
+  const fs::path parent = fs::path(store).lexically_normal().parent_path();
+  struct stat st{};
+  if (parent.empty() || stat(parent.c_str(), &st) == 0) return;
+  ipc::UniqueFd dir(open(parent.is_absolute() ? "/" : ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!dir) throw Error(Errno("cannot open " + std::string(parent.is_absolute() ? "/" : ".")));
+  fs::path done = parent.is_absolute() ? fs::path("/") : fs::path();
+  for (const fs::path& part : parent.relative_path()) {
+    if (part.empty() || part == ".") continue;
+    done /= part;
+    const bool made = mkdirat(dir.get(), part.c_str(), 0755) == 0;
+    if (!made && errno != EEXIST) throw Error(Errno("mkdir " + done.string()));
+    ipc::UniqueFd next(
+        openat(dir.get(), part.c_str(), O_DIRECTORY | O_NOFOLLOW | O_RDONLY | O_CLOEXEC));
+    if (!next) {
+      if (errno == ELOOP || errno == ENOTDIR)
+        throw Error("cannot make the store's parent " + done.string() +
+                    ": it is a symlink or not a directory (give the store's real path)");
+      throw Error(Errno("cannot open " + done.string()));
+    }
+    // mkdirat's mode is masked by the umask; GrootFS's parents are 0755 whatever it is.
+    if (made && (fchown(next.get(), 0, 0) != 0 || fchmod(next.get(), 0755) != 0))
+      throw Error(Errno("cannot secure " + done.string()));
+    dir = std::move(next);
+  }
+}
+
 }  // namespace
 
 int InitStore(const Invocation& inv) {
   if (geteuid() != 0) throw Error("init-store must be run as root");
+  MakeStoreParents(inv.store);
   const store::Paths p{inv.store};
   if (inv.store_size_bytes && *inv.store_size_bytes > 0)
     MountBackingStore(inv, p.root + ".backing-store");

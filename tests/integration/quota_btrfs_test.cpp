@@ -16,6 +16,7 @@
 #include <functional>
 
 #include "support.h"
+#include "test_users.h"
 
 namespace grootfs_it {
 namespace {
@@ -26,15 +27,6 @@ constexpr std::uint64_t kMiB = 1024 * 1024;
 // rootfs/diff/work directories, image.json, overlay's work files, and the data extents'
 // metadata. A write stops this much short of the quota at most.
 constexpr std::uint64_t kOverhead = 512 * kKiB;
-
-// The unprivileged user of the rootless test (its own name, uid and subordinate ids, so it does
-// not collide with rootless_test.cpp's users).
-struct QuotaUser {
-  std::string name = "grootfs-quota";
-  uid_t uid = 4731;
-  std::string subid_start = "600000";
-};
-const QuotaUser kUser;
 
 gid_t NoGroup() { return getgrnam("nogroup") ? getgrnam("nogroup")->gr_gid : 65534; }
 
@@ -588,16 +580,18 @@ TEST_F(QuotaBtrfsTest, ALimitOnAStoreWithoutQuotasIsRefused) {
 // 10. An unprivileged user's store on the quota-enabled btrfs: a limited create, a write in the
 // (rootless) container stopped at the limit, stats and delete, all as that user.
 TEST_F(QuotaBtrfsTest, AnUnprivilegedUserGetsTheLimitToo) {
-  if (!RunCmd({"id", kUser.name}).ok()) {
-    auto r = RunCmd({"useradd", "-M", "-N", "-u", std::to_string(kUser.uid), "-g", "nogroup", "-s",
-                     "/usr/sbin/nologin", kUser.name});
-    ASSERT_TRUE(r.ok()) << r.Describe();
+  // A user made for this test (a free uid and subordinate ids), removed after it.
+  std::optional<TestUser> made;
+  try {
+    made.emplace("quota");
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
   }
-  for (const char* file : {"/etc/subuid", "/etc/subgid"}) {
-    const std::string line = kUser.name + ":" + kUser.subid_start + ":65536";
-    if (ReadFile(file).find(line + "\n") == std::string::npos)
-      std::ofstream(file, std::ios::app) << line << "\n";
-  }
+  ASSERT_EQ(made->subuid_start(), made->subgid_start()) << "the test maps one range for both";
+  const struct {
+    uid_t uid;
+    std::string subid_start;
+  } kUser{made->uid(), std::to_string(made->subuid_start())};
   // A setuid install every user can reach, and the image where the user can read it.
   const fs::path prefix = base_ / "prefix";
   ASSERT_TRUE(RunCmd({"cp", "-a", std::string(GROOTFS_PREFIX), prefix.string()}).ok());
