@@ -56,6 +56,10 @@ std::unique_ptr<HelperClient> HelperClient::Start(const std::string& helper_bin,
       (void)dup2(devnull, STDIN_FILENO);
       (void)dup2(devnull, STDOUT_FILENO);
     }
+    // Root acting as a store's owner (act_as_owner.h) starts the helper as root again: else
+    // exec would make the owner the helper's saved uid, and the owner could signal it.
+    if (getuid() == 0 && geteuid() != 0 && (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0))
+      _exit(127);
     char* const argv[] = {const_cast<char*>("grootfs-helper"), nullptr};
     char* const envp[] = {nullptr};
     execve(path.c_str(), argv, envp);

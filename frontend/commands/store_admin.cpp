@@ -252,7 +252,7 @@ int DeleteStore(const Invocation& inv) {
     throw Error(p.root + " is not a grootfs store");
   // Everything inside the store is removed as its owner: a link planted there leads nowhere
   // the owner could not write to by himself. Rootfs mounts go through the helper.
-  const bool as_owner = store::ActAsStoreOwner(p.root);
+  const bool as_owner = store::ActAsStoreOwner(p.root, /*keep_root=*/true);
   if (store::IsStore(p)) {
     auto helper = HelperClient::Start(inv.helper_bin, p.root);
     try {
