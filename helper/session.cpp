@@ -130,6 +130,8 @@ Result<StoreMarker> ParseStoreMarker(std::string_view text) {
     IdRange r;
     const bool is_map = f.size() == 4 && (f[0] == "uidmap" || f[0] == "gidmap");
     const bool is_limit = line >= 2 && f.size() == 2 && f[0] == "mountlimit";
+    const bool is_tag = line >= 2 && f.size() == 2 && f[0] == "tag" && f[1].size() == 32 &&
+                        f[1].find_first_not_of("0123456789abcdef") == std::string_view::npos;
     auto& ranges = f[0] == "uidmap" ? m.uid_map : m.gid_map;
     if (line++ == 0) {
       ok = f.size() == 1 && f[0] == "grootfs-store-v1";
@@ -137,6 +139,8 @@ Result<StoreMarker> ParseStoreMarker(std::string_view text) {
       ok = ok && f.size() == 3 && f[0] == "owner" && ParseU32(f[1], m.owner_uid) &&
            ParseU32(f[2], m.owner_gid);
     } else if (is_limit && ParseU32(f[1], m.mount_limit)) {
+    } else if (is_tag) {
+      m.tag = f[1];
     } else if (is_map && ParseU32(f[1], r.ns_id) && ParseU32(f[2], r.host_id) &&
                ParseU32(f[3], r.size) && InRange(r.ns_id, r.size) && InRange(r.host_id, r.size) &&
                ranges.size() < kMaxRanges) {
@@ -167,7 +171,10 @@ Result<Session> OpenSession(const std::string& store_path, uid_t caller) {
     if (auto allowed = CheckCallerMayUseMappings(*marker, caller, getgid()); !allowed)
       return allowed.error();
   }
-  const std::string tag = "grootfs-store:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  // A store made before tags existed is known by its directory's identity.
+  const std::string tag = "grootfs-store:" + (marker->tag.empty() ? std::to_string(st.st_dev) + ":" +
+                                                                     std::to_string(st.st_ino)
+                                                                : marker->tag);
   return Session(std::move(*store), std::move(*marker), tag);
 }
 

@@ -227,6 +227,9 @@ int InitStore(const Invocation& inv) {
   ipc::UniqueFd meta = MakeDirAt(store.get(), "meta", 0755, store::Owner{0, 0});
   std::ostringstream marker;
   marker << "grootfs-store-v1\nowner:" << owner.uid << ":" << owner.gid << "\n";
+  // The store's rootfs mounts carry this as their source: how the helper counts them and
+  // finds those a user moved away, unlike a directory's inode number never used again.
+  marker << "tag:" << store::RandomName() << "\n";
   for (const auto& m : inv.uid_mappings)
     marker << "uidmap:" << m.ns_id << ":" << m.host_id << ":" << m.size << "\n";
   for (const auto& m : inv.gid_mappings)

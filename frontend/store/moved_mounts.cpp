@@ -44,8 +44,12 @@ std::vector<std::string> MovedMounts(const Paths& p) {
   }
   const std::string root = real;
   std::free(real);
-  const std::string want =
-      " - overlay grootfs-store:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + " ";
+  // The helper's tag: the marker's, or the store directory's identity for an older store.
+  std::string tag = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  std::ifstream marker(p.marker());
+  for (std::string line; std::getline(marker, line);)
+    if (line.starts_with("tag:")) tag = line.substr(4);
+  const std::string want = " - overlay grootfs-store:" + tag + " ";
   std::ifstream in("/proc/self/mountinfo");
   for (std::string line; std::getline(in, line);) {
     if (line.find(want) == std::string::npos) continue;

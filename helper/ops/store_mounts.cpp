@@ -34,13 +34,14 @@ std::string MountPoint(std::string_view line) {
 }
 
 // The overlay mounts carrying this store's tag, wherever they are now (this mount namespace).
-std::vector<TaggedMount> StoreMounts(const Session& s) {
+Result<std::vector<TaggedMount>> StoreMounts(const Session& s) {
   std::vector<TaggedMount> mounts;
   auto fd = OpenBeneath(AT_FDCWD, "/proc/" + std::to_string(getpid()) + "/mountinfo", O_RDONLY,
                         RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  if (!fd) return fd.error();
   std::string text;
   char buf[65536];
-  for (ssize_t n; fd && text.size() < (64u << 20) && (n = read(fd->get(), buf, sizeof buf)) > 0;)
+  for (ssize_t n; text.size() < (64u << 20) && (n = read(fd->get(), buf, sizeof buf)) > 0;)
     text.append(buf, static_cast<std::size_t>(n));
   const std::string want = " - overlay " + s.mount_tag() + " ";
   for (std::size_t start = 0, nl; start < text.size(); start = nl + 1) {
@@ -51,6 +52,23 @@ std::vector<TaggedMount> StoreMounts(const Session& s) {
     mounts.push_back({std::strtoull(line.data(), nullptr, 10), MountPoint(line)});
   }
   return mounts;
+}
+
+// Opens a path of any length (a mount point a user moved deep) one component at a time,
+// following no symlink.
+Result<UniqueFd> OpenLongPath(const std::string& path) {
+  auto fd = OpenBeneath(AT_FDCWD, "/", O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS);
+  for (std::size_t at = 1, end; fd && at < path.size(); at = end + 1) {
+    end = std::min(path.find('/', at), path.size());
+    fd = OpenBeneath(fd->get(), path.substr(at, end - at), O_PATH | O_DIRECTORY,
+                     RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  }
+  return fd;
+}
+
+bool Tagged(const Session& s, std::uint64_t id) {
+  auto now = StoreMounts(s);
+  return now && std::any_of(now->begin(), now->end(), [&](const TaggedMount& m) { return m.id == id; });
 }
 
 // Whether the mount is the rootfs of an image's place in this store: its mount point's
@@ -71,19 +89,23 @@ bool AtAPlace(const Session& s, int mnt) {
 
 Result<void> CheckMountLimit(const Session& s) {
   const std::uint32_t limit = s.marker().mount_limit;
-  if (StoreMounts(s).size() < limit) return {};
+  auto mounts = StoreMounts(s);
+  if (!mounts) return mounts.error();  // no count, no mount
+  if (mounts->size() < limit) return {};
   return Error{EDQUOT, "the store already holds its limit of " + std::to_string(limit) +
                            " rootfs mounts (mountlimit in the store marker)"};
 }
 
 void UnmountMovedMounts(const Session& s) {
-  for (const TaggedMount& m : StoreMounts(s)) {
+  auto mounts = StoreMounts(s);
+  for (const TaggedMount& m : mounts ? *mounts : std::vector<TaggedMount>{}) {
     // The path is only a hint: what is unmounted is the mount whose id the kernel listed,
-    // checked on the fd, which must be that mount's root.
-    auto fd = OpenBeneath(AT_FDCWD, m.point, O_PATH | O_DIRECTORY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    // checked on the fd, which must be that mount's root and, pinned by the fd (so its id
+    // cannot pass to another mount), still carry the store's tag.
+    auto fd = OpenLongPath(m.point);
     struct statx sx {};
     if (!fd || statx(fd->get(), "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) != 0 || sx.stx_mnt_id != m.id ||
-        (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) == 0 || AtAPlace(s, fd->get()))
+        (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT) == 0 || !Tagged(s, m.id) || AtAPlace(s, fd->get()))
       continue;
     ScopedCaps caps{CAP_SYS_ADMIN};
     (void)umount2(FdPath(fd->get()).c_str(), MNT_DETACH);

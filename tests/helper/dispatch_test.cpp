@@ -79,6 +79,15 @@ TEST(StoreMarker, AMountLimitLineSetsTheLimit) {
   EXPECT_FALSE(helper::ParseStoreMarker("grootfs-store-v1\nmountlimit:7\n"));
 }
 
+TEST(StoreMarker, ATagIs32HexDigits) {
+  const std::string tag(32, 'a');
+  auto m = helper::ParseStoreMarker("grootfs-store-v1\nowner:0:0\ntag:" + tag + "\n");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->tag, tag);
+  for (const std::string bad : {std::string(31, 'a'), std::string(32, 'g'), tag + " x", tag + "0"})
+    EXPECT_FALSE(helper::ParseStoreMarker("grootfs-store-v1\nowner:0:0\ntag:" + bad + "\n")) << bad;
+}
+
 TEST(HelperDispatch, AQuotaOnALayerIsRefusedEinvalBeforeAnyFilesystemCall) {
   if (geteuid() != 0) GTEST_SKIP() << "a store marker must be root's";
   TempDir store;
