@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -63,8 +65,10 @@ void MakeVolumes(const std::string& upper, const std::vector<std::string>& volum
   }
 }
 
-// Every layer in the cache, fetched and unpacked in parallel (each worker with its own helper
-// session) when missing. Cached layers cost one file read and no helper at all.
+// Every layer in the cache, fetched and unpacked by parallel workers (each with its own helper
+// session) when missing. Cached layers cost one file read and no helper at all. A missing
+// layer waits for every layer below it: directories it only implies take their metadata from
+// those (helper/ops/unpack.cpp). Workers take layers lowest first, so the wait always ends.
 std::vector<store::LayerRecord> EnsureLayers(const Invocation& inv, const store::Paths& p,
                                              const image::ImageSpec& spec,
                                              image::StreamBudget& budget) {
@@ -72,19 +76,35 @@ std::vector<store::LayerRecord> EnsureLayers(const Invocation& inv, const store:
   std::vector<store::LayerRecord> records(n);
   std::vector<std::exception_ptr> errors(n);
   std::atomic<std::size_t> next{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<bool> done(n, false);
+  auto below = [&](std::size_t i) {  // records[0, i) once they are all there
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return std::all_of(done.begin(), done.begin() + i, [](bool d) { return d; }); });
+    for (std::size_t j = 0; j < i; ++j)
+      if (errors[j]) throw Error("a layer below " + spec.layers[i].digest + " failed");
+    return std::vector<store::LayerRecord>(records.begin(), records.begin() + i);
+  };
   auto worker = [&] {
     std::unique_ptr<HelperClient> helper;
     for (std::size_t i; (i = next++) < n;) {
       try {
         if (auto cached = store::ReadLayer(p, spec.layers[i].cache_key)) {
           records[i] = *cached;
-          continue;
+        } else {
+          const std::vector<store::LayerRecord> lower = below(i);
+          if (!helper) helper = HelperClient::Start(inv.helper_bin, p.root);
+          records[i] = store::EnsureLayer(p, *helper, spec.layers[i], lower, budget);
         }
-        if (!helper) helper = HelperClient::Start(inv.helper_bin, p.root);
-        records[i] = store::EnsureLayer(p, *helper, spec.layers[i], budget);
       } catch (...) {
         errors[i] = std::current_exception();
       }
+      {
+        std::lock_guard lock(mu);
+        done[i] = true;
+      }
+      cv.notify_all();
     }
   };
   std::vector<std::thread> threads;
