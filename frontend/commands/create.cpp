@@ -1,13 +1,16 @@
 // create: read and verify the image, make sure every layer is in the cache, then make the
 // image directory in tmp/, mount it through the helper and rename it into images/.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <mutex>
 #include <iostream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "frontend/commands/commands.h"
@@ -46,11 +49,37 @@ image::RegistryOptions RegistryOptionsFor(const Invocation& inv) {
   return options;
 }
 
-// Directories the image config declares as volumes exist in the rootfs (made in the upper dir).
-void MakeVolumes(const std::string& upper, const std::vector<std::string>& volumes,
-                 const store::Owner& owner) {
+// The directory `parts` names as the merged view of `lowers` (diff dirs, topmost first) shows
+// it, if it is one: the topmost layer with anything at a prefix decides, a file or whiteout
+// hides it, and an opaque directory hides the layers below it.
+std::optional<std::string> LowerDir(const std::vector<std::string>& lowers,
+                                    const std::vector<std::string>& parts) {
+  for (const std::string& lower : lowers) {
+    std::string path = lower;
+    bool opaque = false;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      path += "/" + parts[i];
+      struct stat st {};
+      if (lstat(path.c_str(), &st) != 0) break;  // not in this layer: look below
+      if (!S_ISDIR(st.st_mode)) return std::nullopt;
+      if (i + 1 == parts.size()) return path;
+      char v = 0;
+      opaque = opaque || (getxattr(path.c_str(), "user.overlay.opaque", &v, 1) == 1 && v == 'y');
+    }
+    if (opaque) return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// Directories the image config declares as volumes exist in the rootfs. One the layers already
+// have is left alone; a missing one is made in the upper dir, and a parent made there for it
+// takes mode, mtime (and owner, as root) of the same directory in the layers, so the rootfs
+// shows the layers' directory as it is.
+void MakeVolumes(const std::string& upper, const std::vector<std::string>& lowers,
+                 const std::vector<std::string>& volumes, const store::Owner& owner) {
+  std::vector<std::pair<std::string, struct stat>> made;  // restored last, deepest first
   for (const std::string& volume : volumes) {
-    std::string path = upper;
+    std::vector<std::string> parts;
     std::size_t i = 0;
     while (i < volume.size()) {
       std::size_t j = volume.find('/', i);
@@ -59,9 +88,25 @@ void MakeVolumes(const std::string& upper, const std::vector<std::string>& volum
       i = j + 1;
       if (part.empty() || part == ".") continue;
       if (part == "..") throw Error("bad volume path " + volume);
-      path += "/" + part;
-      store::MakeDir(path, 0755, owner);
+      parts.push_back(part);
     }
+    if (parts.empty() || LowerDir(lowers, parts)) continue;
+    std::string path = upper;
+    for (std::size_t k = 0; k < parts.size(); ++k) {
+      path += "/" + parts[k];
+      struct stat st {};
+      const bool fresh = lstat(path.c_str(), &st) != 0;
+      store::MakeDir(path, 0755, owner);
+      const auto lower = LowerDir(lowers, {parts.begin(), parts.begin() + k + 1});
+      if (fresh && lower && lstat(lower->c_str(), &st) == 0) made.emplace_back(path, st);
+    }
+  }
+  for (auto it = made.rbegin(); it != made.rend(); ++it) {
+    const struct stat& st = it->second;
+    if (geteuid() == 0) (void)!lchown(it->first.c_str(), st.st_uid, st.st_gid);
+    (void)chmod(it->first.c_str(), st.st_mode & 07777);
+    const timespec times[2] = {st.st_atim, st.st_mtim};
+    (void)utimensat(AT_FDCWD, it->first.c_str(), times, AT_SYMLINK_NOFOLLOW);
   }
 }
 
@@ -253,7 +298,9 @@ int Create(const Invocation& inv) {
     store::MakeDir(work.path() + "/rootfs", 0755, owner);
     store::MakeDir(work.path() + "/diff", 0755, owner);
     store::MakeDir(work.path() + "/work", 0700, owner);
-    MakeVolumes(work.path() + "/diff", spec.volumes, owner);
+    std::vector<std::string> lower_dirs;
+    for (const std::string& key : keys) lower_dirs.push_back(p.layer(key) + "/diff");
+    MakeVolumes(work.path() + "/diff", lower_dirs, spec.volumes, owner);
     nlohmann::json layers = nlohmann::json::array();
     for (const auto& r : records) layers.push_back(r.key);
     nlohmann::json record = {{"image", ref_text},

@@ -86,8 +86,9 @@ def images():
              .file("nfd-cafe\u0301")                      # NFD: never normalised
              .file("nfc-caf\u00e9")
              .file(b"raw-pax-binary-\xff\xfe", pax={"hdrcharset": "BINARY"})
-             .file("p" * 99 + "/" + "q" * 150)             # ustar prefix + name
-             .file("l" * 200 + "/" + "m" * 200 + "/" + "n" * 250)  # > 255 and > 4000? no: > 255
+             .dir("p" * 99).file("p" * 99 + "/" + "q" * 150)  # ustar prefix + name
+             .dir("l" * 200).dir("l" * 200 + "/" + "m" * 200)
+             .file("l" * 200 + "/" + "m" * 200 + "/" + "n" * 250)  # past 255 bytes
              .add("longlink", tarfile.SYMTYPE, mode=0o777, link="t/" * 2000 + "end")  # 4002 bytes
              .dir("d1", mtime=T0 + 5))
     deep = Layer()
@@ -97,7 +98,7 @@ def images():
         deep.dir(path.rstrip("/"), mtime=T0 + i)
     deep.file(path + "leaf")
     gnu = (Layer(tarfile.GNU_FORMAT)
-           .dir("gnu").file(b"gnu/raw-\xe9-latin1")
+           .dir("gnu").file(b"gnu/raw-\xe9-latin1").dir("gnu/" + "g" * 240)
            .file("gnu/" + "g" * 240 + "/" + "h" * 200)     # GNU long name
            .add("gnu/longtarget", tarfile.SYMTYPE, mode=0o777, link="z" * 300)
            .file("gnu/bigid", uid=3_000_000, gid=3_000_001))  # past ustar octal: base-256
@@ -154,18 +155,19 @@ def images():
            .file(".wh.hidden-by-whiteout"))
     again = (Layer()
              .file("deep/a/b/gone", data=b"back\n")          # re-added over a whiteout
-             .file("srv/sub/x"))                             # srv implied two layers up
+             .file("srv/newer"))                             # srv implied two layers up
     return {
         "names": [names.bytes(), deep.bytes()],
         "headers": [gnu.bytes(), ustar.bytes()],
         "meta": [meta.bytes()],
         "links": [links.bytes()],
-        "sparse": [sparse_layer("gnu"), sparse_layer("posix")],
+        "sparse-pax": [sparse_layer("posix")],
+        "sparse-gnu": [sparse_layer("gnu")],  # umoci 0.4.7 cannot read GNU 'S' entries
         "layers": [base.bytes(), top.bytes(), again.bytes()],
     }
 
 
-def write_layout(out, layers):
+def write_layout(out, layers, volumes=()):
     os.makedirs(out + "/blobs/sha256", exist_ok=True)
 
     def blob(data):
@@ -179,7 +181,8 @@ def write_layout(out, layers):
         d, n = blob(data)
         descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d,
                       "size": n})
-    config = {"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/bin"]},
+    config = {"architecture": "amd64", "os": "linux",
+              "config": {"Env": ["PATH=/bin"], "Volumes": {v: {} for v in volumes}},
               "rootfs": {"type": "layers", "diff_ids": [x["digest"] for x in descs]}}
     cd, cn = blob(json.dumps(config, sort_keys=True).encode())
     manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -199,7 +202,9 @@ def write_layout(out, layers):
 def main():
     out = sys.argv[1]
     for name, layers in images().items():
-        write_layout(os.path.join(out, name), layers)
+        # Config volumes the layers already have: the rootfs must show the layers' directories.
+        write_layout(os.path.join(out, name), layers,
+                     ["/srv", "/deep/a/b"] if name == "layers" else [])
 
 
 if __name__ == "__main__":
