@@ -131,16 +131,26 @@ std::vector<store::LayerRecord> EnsureLayers(const Invocation& inv, const store:
       if (errors[j]) throw Error("a layer below " + spec.layers[i].digest + " failed");
     return std::vector<store::LayerRecord>(records.begin(), records.begin() + i);
   };
+  // Each layer is held (a shared lock, which clean respects) from when it is found in the
+  // cache until every layer is: an upper layer's unpack reads the ones below it.
+  std::vector<store::FileLock> holds(n);
   auto worker = [&] {
     std::unique_ptr<HelperClient> helper;
     for (std::size_t i; (i = next++) < n;) {
       try {
-        if (auto cached = store::ReadLayer(p, spec.layers[i].cache_key)) {
-          records[i] = *cached;
-        } else {
+        const std::string& key = spec.layers[i].cache_key;
+        for (int attempt = 0;; ++attempt) {
+          store::FileLock hold(p, "layer-" + key, store::FileLock::Mode::kShared);
+          if (auto cached = store::ReadLayer(p, key)) {
+            records[i] = *cached;
+            holds[i] = std::move(hold);
+            break;
+          }
+          hold.Release();  // EnsureLayer takes it exclusively
+          if (attempt >= 3) throw Error("layer " + key + " keeps disappearing; is clean looping?");
           const std::vector<store::LayerRecord> lower = below(i);
           if (!helper) helper = HelperClient::Start(inv.helper_bin, p.root);
-          records[i] = store::EnsureLayer(p, *helper, spec.layers[i], lower, budget);
+          (void)store::EnsureLayer(p, *helper, spec.layers[i], lower, budget);
         }
       } catch (...) {
         errors[i] = std::current_exception();
