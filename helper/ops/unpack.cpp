@@ -62,9 +62,11 @@ struct Unpack {
   ipc::CountReply reply;
 };
 
-// An image may not speak to overlay itself, nor set trusted or security labels.
+// An image may not speak to overlay itself, nor set trusted or security labels. POSIX ACLs are
+// kept (systemd's /var/log/journal has them): the kernel maps their ids like the owner's.
 bool AllowedXattr(std::string_view n) {
-  return (n.starts_with("user.") && !n.starts_with("user.overlay.")) || n == "security.capability";
+  return (n.starts_with("user.") && !n.starts_with("user.overlay.")) ||
+         n == "security.capability" || n.starts_with("system.posix_acl_");
 }
 
 // A directory the layer only implies must look as the merged view of the layers below shows

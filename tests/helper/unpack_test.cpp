@@ -4,6 +4,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
+#include <cstring>
 #include <fstream>
 
 #include "helper/fs_at.h"
@@ -259,6 +260,29 @@ TEST(UnpackTar, KeepsNanosecondsAndNegativeFractionalTimes) {
   EXPECT_EQ(nano.st_mtim.tv_sec, 1234567890);
   EXPECT_EQ(nano.st_mtim.tv_nsec, 123456789);
   EXPECT_EQ(Lstat(dir.path() + "/whole").st_mtim.tv_sec, -86400);
+}
+
+// POSIX ACLs travel as xattrs (SCHILY.xattr.system.posix_acl_*): kept, as tar and umoci keep them.
+TEST(UnpackTar, KeepsPosixAclsAndDropsOtherSystemXattrs) {
+  auto entry = [](std::uint16_t tag, std::uint16_t perm, std::uint32_t id) {
+    std::string e(8, '\0');
+    std::memcpy(&e[0], &tag, 2);
+    std::memcpy(&e[2], &perm, 2);
+    std::memcpy(&e[4], &id, 4);
+    return e;
+  };
+  const std::uint32_t version = 2, none = 0xffffffff;
+  const std::string acl = std::string(reinterpret_cast<const char*>(&version), 4) +
+                          entry(0x01, 7, none) + entry(0x02, 5, 1000) + entry(0x04, 5, none) +
+                          entry(0x10, 5, none) + entry(0x20, 5, none);
+  TarBuilder tar;
+  tar.Xattr("journal", "system.posix_acl_access", acl).Xattr("other", "system.nfs4_acl", "x");
+  TempDir dir;
+  ASSERT_TRUE(Unpack(tar, dir));
+  char v[256];
+  const ssize_t n = getxattr((dir.path() + "/journal").c_str(), "system.posix_acl_access", v, sizeof v);
+  EXPECT_EQ(std::string(v, n > 0 ? static_cast<std::size_t>(n) : 0), acl);
+  EXPECT_LT(getxattr((dir.path() + "/other").c_str(), "system.nfs4_acl", v, sizeof v), 0);
 }
 
 TEST(UnpackTar, FifosTakeOwnerModeAndMtime) {
