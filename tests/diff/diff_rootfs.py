@@ -188,8 +188,15 @@ def main():
             tagged = os.path.join(work, "layouts", name)
             digest = tagged_layout(layout, tagged)
             image_id = f"diff-{i}"
-            out = json.loads(run([args.grootfs, "--store", store, "create",
-                                  "oci://" + os.path.abspath(layout), image_id]))
+            try:
+                out = json.loads(run([args.grootfs, "--store", store, "create",
+                                      "oci://" + os.path.abspath(layout), image_id]))
+            except RuntimeError as e:  # a difference too: the references make a rootfs
+                total_diffs += 1
+                failed.append(name)
+                lines.append(f"{name}: grootfs create failed: {e}")
+                print(lines[-1], flush=True)
+                continue
             ours = entries(out["root"]["path"])
             bundle = os.path.join(work, "umoci", name)
             refs = []
