@@ -98,9 +98,9 @@ void ConfineTo(int dir, std::span<const int> read_dirs) {
 
 }  // namespace
 
-Result<ipc::CountReply> RunInStoreUserns(
-    const Session& session, int confine, std::span<const int> read_dirs,
-    const std::function<Result<ipc::CountReply>()>& work) {
+Result<ipc::CountReply> RunInStoreUserns(const Session& session, int confine,
+                                         std::span<const int> read_dirs,
+                                         const std::function<Result<ipc::CountReply>()>& work) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return Error::FromErrno("socketpair");

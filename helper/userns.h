@@ -14,10 +14,10 @@ namespace grootfs::helper {
 // marker says (identity for a root store) and becomes root in it, so every file it makes is
 // owned by the store's mapped ids on the host and it can do nothing an unprivileged user with
 // those ids could not. Before `work` runs, Landlock confines the child beneath `confine` (and
-// to listing directories beneath `read_dirs`) and a stricter seccomp filter is stacked. The child ends with _exit; its result comes back
-// over a pipe.
-Result<ipc::CountReply> RunInStoreUserns(
-    const Session& session, int confine, std::span<const int> read_dirs,
-    const std::function<Result<ipc::CountReply>()>& work);
+// to listing directories beneath `read_dirs`) and a stricter seccomp filter is stacked. The child
+// ends with _exit; its result comes back over a pipe.
+Result<ipc::CountReply> RunInStoreUserns(const Session& session, int confine,
+                                         std::span<const int> read_dirs,
+                                         const std::function<Result<ipc::CountReply>()>& work);
 
 }  // namespace grootfs::helper

@@ -70,11 +70,11 @@ constexpr Shape kShapes[] = {
     {},
     {},
     {0, limits::kMaxBaseDirDepth, 0, true, limits::kMaxLayersPerImage},  // UnpackLayer
-    {1, limits::kMaxLayersPerImage, 0, false},  // MountRootfs: layer keys
-    {0, 0, 0, false},                           // UnmountRootfs
-    {0, 0, 0, false},                           // RemoveTree
-    {0, 0, 0, true},                            // SetQuota: the limit
-    {0, 0, 0, false}};                          // ReadQuota
+    {1, limits::kMaxLayersPerImage, 0, false},                           // MountRootfs: layer keys
+    {0, 0, 0, false},                                                    // UnmountRootfs
+    {0, 0, 0, false},                                                    // RemoveTree
+    {0, 0, 0, true},                                                     // SetQuota: the limit
+    {0, 0, 0, false}};                                                   // ReadQuota
 
 std::optional<Shape> ShapeOf(Op op) {
   const auto i = static_cast<std::size_t>(op);

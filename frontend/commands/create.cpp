@@ -126,7 +126,8 @@ std::vector<store::LayerRecord> EnsureLayers(const Invocation& inv, const store:
   std::vector<bool> done(n, false);
   auto below = [&](std::size_t i) {  // records[0, i) once they are all there
     std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return std::all_of(done.begin(), done.begin() + i, [](bool d) { return d; }); });
+    cv.wait(lock,
+            [&] { return std::find(done.begin(), done.begin() + i, false) == done.begin() + i; });
     for (std::size_t j = 0; j < i; ++j)
       if (errors[j]) throw Error("a layer below " + spec.layers[i].digest + " failed");
     return std::vector<store::LayerRecord>(records.begin(), records.begin() + i);

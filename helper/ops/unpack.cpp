@@ -90,7 +90,8 @@ void Implied(Unpack& u, const std::vector<std::string>& parts, std::size_t n, in
         const ssize_t len = flistxattr(d->get(), names.data(), names.size());
         for (ssize_t k = 0; k < len; k += static_cast<ssize_t>(std::strlen(&names[k])) + 1) {
           const ssize_t v = fgetxattr(d->get(), &names[k], value.data(), value.size());
-          if (v >= 0 && AllowedXattr(&names[k])) (void)fsetxattr(dir, &names[k], value.data(), v, 0);
+          if (v >= 0 && AllowedXattr(&names[k]))
+            (void)fsetxattr(dir, &names[k], value.data(), v, 0);
         }
         u.dir_times.push_back({{parts.begin(), parts.begin() + n}, st.st_mtim});
         return;

@@ -31,8 +31,8 @@ Result<Payload> HandleUnpackLayer(Session& s, const ipc::Request& req, std::span
   std::vector<UniqueFd> lower_fds;
   std::vector<int> lowers;
   for (const std::string& key : req.lowers) {
-    auto lower = OpenBeneath(s.store(), PlacePath(ipc::Area::kLayers, key) + "/diff",
-                             O_PATH | O_DIRECTORY);
+    auto lower =
+        OpenBeneath(s.store(), PlacePath(ipc::Area::kLayers, key) + "/diff", O_PATH | O_DIRECTORY);
     if (!lower) return lower.error();
     lowers.push_back(lower->get());
     lower_fds.push_back(std::move(*lower));

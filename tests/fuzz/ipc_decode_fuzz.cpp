@@ -31,7 +31,7 @@ bool SameBytes(const std::vector<std::byte>& encoded, std::span<const std::byte>
 struct Allowed {
   std::size_t min_names, max_names;
   std::uint32_t flags;
-  bool bytes = false;       // whether a non-zero byte count is allowed
+  bool bytes = false;          // whether a non-zero byte count is allowed
   std::size_t max_lowers = 0;  // lower layer keys (UnpackLayer only)
 };
 

@@ -133,8 +133,8 @@ TEST(Codec, OnlyUnpackLayerCarriesLowerLayerKeysEachAPlainName) {
         << bad;
   EXPECT_FALSE(Decode(Op::kUnpackLayer,
                       Encode(Request{Area::kTmp, "w", {}, 0, 0, {std::string("a\0b", 3)}})));
-  for (Op op : {Op::kMountRootfs, Op::kUnmountRootfs, Op::kRemoveTree, Op::kSetQuota,
-                Op::kReadQuota})
+  for (Op op :
+       {Op::kMountRootfs, Op::kUnmountRootfs, Op::kRemoveTree, Op::kSetQuota, Op::kReadQuota})
     EXPECT_FALSE(Decode(op, Encode(Request{Area::kImages, "i", {"k"}, 0, 0, {"k"}}))) << int(op);
   auto bytes = Encode(Request{Area::kTmp, "w", {}, 0, 0, {"k1", "k2"}});
   for (std::size_t n = 0; n < bytes.size(); ++n)

@@ -19,7 +19,9 @@ class RawTar {
   };
 
   // One pax extended header ('x') for the entry that follows it.
-  RawTar& Pax(const std::string& records) { return Add({"PaxHeaders/x", 'x', "", 0644, 0, 0, 0, records}); }
+  RawTar& Pax(const std::string& records) {
+    return Add({"PaxHeaders/x", 'x', "", 0644, 0, 0, 0, records});
+  }
   // "key=value" as one pax record, with its length prefix.
   static std::string Record(const std::string& kv) {
     std::size_t len = kv.size() + 3;
@@ -40,7 +42,11 @@ class RawTar {
     std::snprintf(h + 136, 12, "%011llo", e.mtime < 0 ? 0 : e.mtime);
     h[156] = e.type;
     std::memcpy(h + 157, e.link.data(), std::min<std::size_t>(e.link.size(), 100));
-    std::memcpy(h + 257, e.type == 'L' ? "ustar  " : "ustar\0" "00", 8);
+    std::memcpy(h + 257,
+                e.type == 'L' ? "ustar  "
+                              : "ustar\0"
+                                "00",
+                8);
     std::memset(h + 148, ' ', 8);
     unsigned sum = 0;
     for (unsigned char c : h) sum += c;

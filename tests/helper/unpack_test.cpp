@@ -1,4 +1,6 @@
 // UnpackTar and the helper's path rules, against tar streams a hostile layer could carry.
+#include "helper/ops/unpack.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -8,7 +10,6 @@
 #include <fstream>
 
 #include "helper/fs_at.h"
-#include "helper/ops/unpack.h"
 #include "raw_tar.h"
 #include "tar_builder.h"
 #include "temp_dir.h"
@@ -219,7 +220,8 @@ TEST(UnpackTar, RefusesGarbage) {
 // bytes: UTF-8 (NFD too, never normalised), hdrcharset=BINARY, GNU long names and plain ustar
 // names with bytes that are not UTF-8 are all written exactly as they are in the layer.
 TEST(UnpackTar, WritesNamesAndLinkTargetsByteForByte) {
-  const std::string cert = "NetLock_Arany_=Class_Gold=_F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.pem";
+  const std::string cert =
+      "NetLock_Arany_=Class_Gold=_F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.pem";
   const std::string target = "/usr/share/ca-certificates/mozilla/F\xc5\x91tan\xc3\xbas.crt";
   const std::string nfd = "cafe\xcc\x81";  // "café" decomposed: NFC would make it c3 a9
   const std::string binary = "raw-\xff\xfe";
@@ -229,9 +231,12 @@ TEST(UnpackTar, WritesNamesAndLinkTargetsByteForByte) {
   RawTar tar;
   tar.Pax(RawTar::Record("path=" + cert) + RawTar::Record("linkpath=" + target))
       .Add({"x", '2', "x", 0777})
-      .Pax(RawTar::Record("path=" + nfd)).Add({"x"})
-      .Pax(RawTar::Record("hdrcharset=BINARY") + RawTar::Record("path=" + binary)).Add({"x"})
-      .LongName(gnu).Add({gnu.substr(0, 100)})
+      .Pax(RawTar::Record("path=" + nfd))
+      .Add({"x"})
+      .Pax(RawTar::Record("hdrcharset=BINARY") + RawTar::Record("path=" + binary))
+      .Add({"x"})
+      .LongName(gnu)
+      .Add({gnu.substr(0, 100)})
       .Add({"ustar-\xfd"})
       .Pax(RawTar::Record("path=" + deep) + RawTar::Record("linkpath=" + std::string(4000, 'l')))
       .Add({"x", '2', "x", 0777});
@@ -249,9 +254,12 @@ TEST(UnpackTar, WritesNamesAndLinkTargetsByteForByte) {
 // umoci make it -34560000.25. Nanoseconds and times before 1970 are kept exactly.
 TEST(UnpackTar, KeepsNanosecondsAndNegativeFractionalTimes) {
   RawTar tar;
-  tar.Pax(RawTar::Record("mtime=-34560000.25")).Add({"neg"})
-      .Pax(RawTar::Record("mtime=1234567890.123456789")).Add({"nano"})
-      .Pax(RawTar::Record("mtime=-86400")).Add({"whole"});
+  tar.Pax(RawTar::Record("mtime=-34560000.25"))
+      .Add({"neg"})
+      .Pax(RawTar::Record("mtime=1234567890.123456789"))
+      .Add({"nano"})
+      .Pax(RawTar::Record("mtime=-86400"))
+      .Add({"whole"});
   TempDir dir;
   ASSERT_TRUE(UnpackRaw(tar, dir));
   const struct stat neg = Lstat(dir.path() + "/neg"), nano = Lstat(dir.path() + "/nano");
@@ -280,7 +288,8 @@ TEST(UnpackTar, KeepsPosixAclsAndDropsOtherSystemXattrs) {
   TempDir dir;
   ASSERT_TRUE(Unpack(tar, dir));
   char v[256];
-  const ssize_t n = getxattr((dir.path() + "/journal").c_str(), "system.posix_acl_access", v, sizeof v);
+  const ssize_t n =
+      getxattr((dir.path() + "/journal").c_str(), "system.posix_acl_access", v, sizeof v);
   EXPECT_EQ(std::string(v, n > 0 ? static_cast<std::size_t>(n) : 0), acl);
   EXPECT_LT(getxattr((dir.path() + "/other").c_str(), "system.nfs4_acl", v, sizeof v), 0);
 }

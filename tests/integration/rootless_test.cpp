@@ -307,8 +307,9 @@ TEST_F(RootlessTest, WithoutMountWorksForAUser) {
 // (tests/diff/make_feature_images.py), in a user's store: the unpack child reads the lower
 // layers through the fds the helper opened, within its Landlock rules.
 TEST_F(RootlessTest, AUsersStoreUnpacksNamesAsBytesAndImpliedDirectoriesFromBelow) {
-  auto r = RunCmd({"python3", std::string(GROOTFS_SOURCE_DIR) + "/tests/diff/make_feature_images.py",
-                   (images_ / "features").string()});
+  auto r =
+      RunCmd({"python3", std::string(GROOTFS_SOURCE_DIR) + "/tests/diff/make_feature_images.py",
+              (images_ / "features").string()});
   ASSERT_TRUE(r.ok()) << r.Describe();
   RunCmd({"chmod", "-R", "a+rX", images_.string()});
   InitStoreFor(kAlice);
@@ -318,12 +319,15 @@ TEST_F(RootlessTest, AUsersStoreUnpacksNamesAsBytesAndImpliedDirectoriesFromBelo
     ASSERT_TRUE(r.ok()) << r.Describe();
   }
   const fs::path names = fs::path(StoreOf(kAlice)) / "images/names/rootfs";
-  EXPECT_EQ(fs::read_symlink(names / "etc/ssl/certs/NetLock_Arany_=Class_Gold=_F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.pem"),
-            "/usr-share-cert-F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.crt");
+  EXPECT_EQ(
+      fs::read_symlink(
+          names /
+          "etc/ssl/certs/NetLock_Arany_=Class_Gold=_F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.pem"),
+      "/usr-share-cert-F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.crt");
   // srv: 0750, 1000:1000 in the image (host 400999), mtime T0-1000, user.kept, in layer 1;
   // layers 2 and 3 only imply it.
   const fs::path srv = fs::path(StoreOf(kAlice)) / "images/layers/rootfs/srv";
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(lstat(srv.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0750u);
   EXPECT_EQ(st.st_uid, 400999u);
