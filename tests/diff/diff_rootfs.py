@@ -12,9 +12,11 @@ directory, and (against umoci only) xattrs with empty values, which umoci drops.
 report; exits 1 on any difference.
 """
 import argparse
+import grp
 import hashlib
 import json
 import os
+import pwd
 import shutil
 import stat
 import subprocess
@@ -146,7 +148,49 @@ def is_device(e):
     return e is not None and (stat.S_ISCHR(e["type"]) or stat.S_ISBLK(e["type"]))
 
 
-def compare(ours, ref, against):
+class UserStore:
+    """A user's store: ids 0 -> the user, 1..N -> its /etc/subuid (subgid) range."""
+
+    def __init__(self, name):
+        pw = pwd.getpwnam(name)
+        self.name, self.uid, self.gid = name, pw.pw_uid, pw.pw_gid
+        self.uids, self.gids = self._range("/etc/subuid"), self._range("/etc/subgid")
+
+    def _range(self, path):
+        with open(path) as f:
+            for line in f:
+                who, start, count = line.strip().split(":")
+                if who in (self.name, str(self.uid)):
+                    return int(start), int(count)
+        raise RuntimeError(f"{self.name} has no range in {path}")
+
+    def init_args(self):
+        return ["--uid-mapping", f"0:{self.uid}:1", "--uid-mapping", "1:%d:%d" % self.uids,
+                "--gid-mapping", f"0:{self.gid}:1", "--gid-mapping", "1:%d:%d" % self.gids]
+
+    def as_user(self, argv):
+        return ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
+                "--"] + argv
+
+    def host(self, ns_id, root, sub):
+        """Where an id of the image lands; one outside the mapping stays namespace root's."""
+        start, count = sub
+        return start + ns_id - 1 if 1 <= ns_id <= count else root
+
+    def map(self, ref):
+        for e in ref.values():
+            e["uid"], e["gid"] = self.host(e["uid"], self.uid, self.uids), self.host(
+                e["gid"], self.gid, self.gids)
+
+
+def v3_cap_of(value, rootid):
+    """A v2 security.capability as the kernel stores it for a user namespace: v3, rootid."""
+    if len(value) != 20 or value[3] != 2:
+        return value
+    return value[:3] + b"\x03" + value[4:] + rootid.to_bytes(4, "little")
+
+
+def compare(ours, ref, against, user=None):
     """Differences between grootfs's tree and a reference, minus the accepted ones."""
     diffs = []
     for name in sorted(set(ours) | set(ref)):
@@ -162,6 +206,9 @@ def compare(ours, ref, against):
                 continue
             if key == "xattrs" and against == "umoci":
                 va = {k: v for k, v in (va or {}).items() if v}
+            if key == "xattrs" and user and "security.capability" in (vb or {}):
+                vb = dict(vb, **{"security.capability": v3_cap_of(vb["security.capability"],
+                                                                  user.uid)})
             if va != vb:
                 diffs.append(f"{name!r}: {key}: grootfs {va!r}, {against} {vb!r}")
     return diffs
@@ -175,12 +222,22 @@ def main():
     ap.add_argument("--keep", action="store_true", help="leave the trees in WORK")
     ap.add_argument("--tar-only", action="append", default=[], metavar="NAME",
                     help="a layout umoci cannot read (compared with tar only, and said so)")
+    ap.add_argument("--user", help="a user's store (its /etc/subuid and subgid ranges): "
+                    "created as that user, compared with tar, ids mapped (umoci --rootless "
+                    "cannot keep owners)")
     ap.add_argument("layouts", nargs="+")
     args = ap.parse_args()
     work = os.path.abspath(args.work)
     store = os.path.join(work, "store")
     os.makedirs(work, exist_ok=True)
-    run([args.grootfs, "--store", store, "init-store"])
+    user = UserStore(args.user) if args.user else None
+    as_caller = user.as_user if user else (lambda argv: argv)
+    if user:
+        os.chmod(work, 0o755)
+        run([args.grootfs, "--store", store, "init-store"] + user.init_args())
+        args.tar_only = [os.path.basename(os.path.normpath(l)) for l in args.layouts]
+    else:
+        run([args.grootfs, "--store", store, "init-store"])
     lines, total_entries, total_diffs, failed = [], 0, 0, []
     try:
         for i, layout in enumerate(args.layouts):
@@ -189,8 +246,8 @@ def main():
             digest = tagged_layout(layout, tagged)
             image_id = f"diff-{i}"
             try:
-                out = json.loads(run([args.grootfs, "--store", store, "create",
-                                      "oci://" + os.path.abspath(layout), image_id]))
+                out = json.loads(run(as_caller([args.grootfs, "--store", store, "create",
+                                                "oci://" + os.path.abspath(layout), image_id])))
             except RuntimeError as e:  # a difference too: the references make a rootfs
                 total_diffs += 1
                 failed.append(name)
@@ -201,7 +258,7 @@ def main():
             bundle = os.path.join(work, "umoci", name)
             refs = []
             if name in args.tar_only:
-                print(f"{name}: umoci cannot read it: compared with tar only", flush=True)
+                print(f"{name}: compared with tar only", flush=True)
             else:
                 run(["umoci", "unpack", "--image", tagged + ":latest", bundle])
                 refs.append(("umoci", os.path.join(bundle, "rootfs")))
@@ -210,8 +267,11 @@ def main():
             refs.append(("tar", tar_root))
             diffs = []
             for against, root in refs:
-                diffs += [f"{name} vs {against}: {d}" for d in compare(ours, entries(root), against)]
-            run([args.grootfs, "--store", store, "delete", image_id])
+                ref = entries(root)
+                if user:
+                    user.map(ref)
+                diffs += [f"{name} vs {against}: {d}" for d in compare(ours, ref, against, user)]
+            run(as_caller([args.grootfs, "--store", store, "delete", image_id]))
             if not args.keep:
                 shutil.rmtree(bundle, ignore_errors=True)
                 shutil.rmtree(tar_root)
@@ -226,10 +286,10 @@ def main():
             print(lines[-1] if not diffs else "\n".join(lines[-min(len(diffs), 50) - 1:]),
                   flush=True)
     finally:
-        subprocess.run([args.grootfs, "--store", store, "delete-store"],
+        subprocess.run(as_caller([args.grootfs, "--store", store, "delete-store"]),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     summary = (f"images: {len(args.layouts)}, entries compared: {total_entries} "
-               f"(each against umoci and tar), differences: {total_diffs}")
+               f"(each against umoci and tar, or tar only where said), differences: {total_diffs}")
     lines.append(summary)
     print(summary)
     if args.report:
