@@ -152,9 +152,11 @@ std::vector<std::byte> HelperClient::Call(ipc::Op op, const std::vector<std::byt
 
 ipc::CountReply HelperClient::UnpackLayer(const std::string& work,
                                           const std::vector<std::string>& base_dir, int stream_fd,
-                                          std::uint64_t budget) {
+                                          std::uint64_t budget,
+                                          const std::vector<std::string>& lower_keys) {
   auto out = Call(ipc::Op::kUnpackLayer,
-                  ipc::Encode(ipc::Request{ipc::Area::kTmp, work, base_dir, 0, budget}), stream_fd);
+                  ipc::Encode(ipc::Request{ipc::Area::kTmp, work, base_dir, 0, budget, lower_keys}),
+                  stream_fd);
   auto reply = ipc::DecodeCountReply(out);
   if (!reply) throw Error("grootfs-helper sent a malformed reply");
   return *reply;

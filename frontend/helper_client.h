@@ -34,9 +34,11 @@ class HelperClient {
   HelperClient& operator=(const HelperClient&) = delete;
 
   // Unpacks the plain tar read from stream_fd into STORE/tmp/<work>/diff; more than `budget`
-  // bytes of file data (0: no budget) stops it with HelperError EDQUOT.
+  // bytes of file data (0: no budget) stops it with HelperError EDQUOT. `lower_keys` (topmost
+  // first) are the layers below, whose directories give implied ones their metadata.
   ipc::CountReply UnpackLayer(const std::string& work, const std::vector<std::string>& base_dir,
-                              int stream_fd, std::uint64_t budget);
+                              int stream_fd, std::uint64_t budget,
+                              const std::vector<std::string>& lower_keys);
   // Mounts <area>/<name>/rootfs from layers (topmost first) with <name>/diff and <name>/work.
   void MountRootfs(ipc::Area area, const std::string& name,
                    const std::vector<std::string>& layer_keys_topmost_first);

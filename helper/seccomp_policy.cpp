@@ -33,7 +33,9 @@ constexpr int kCommon[] = {
     SCMP_SYS(mkdirat), SCMP_SYS(unlinkat), SCMP_SYS(renameat), SCMP_SYS(renameat2),
     SCMP_SYS(symlinkat), SCMP_SYS(linkat), SCMP_SYS(mknodat), SCMP_SYS(fchown), SCMP_SYS(fchownat),
     SCMP_SYS(fchmod), SCMP_SYS(fchmodat), SCMP_SYS(fsetxattr), SCMP_SYS(utimensat),
-    SCMP_SYS(pwrite64), SCMP_SYS(pread64), SCMP_SYS(ftruncate)};
+    SCMP_SYS(pwrite64), SCMP_SYS(pread64), SCMP_SYS(ftruncate),
+    // Reading a lower layer's directory for one the layer implies (unpack.cpp, Implied).
+    SCMP_SYS(flistxattr), SCMP_SYS(fgetxattr)};
 
 // The helper only.
 constexpr int kHelperOnly[] = {

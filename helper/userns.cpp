@@ -48,9 +48,10 @@ Result<void> WriteProcFile(pid_t pid, const char* file, const std::string& text)
   return {};
 }
 
-// Landlock: from here on the child reaches nothing but what lies beneath `dir` (and the fds
-// it already holds). A kernel without Landlock leaves the other walls standing.
-void ConfineTo(int dir) {
+// Landlock: from here on the child reaches nothing but what lies beneath `dir`, may list the
+// directories beneath `read_dirs` and nothing more there, and keeps the fds it already holds.
+// A kernel without Landlock leaves the other walls standing.
+void ConfineTo(int dir, std::span<const int> read_dirs) {
   const long abi =
       syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
   if (abi < 1) return;
@@ -60,17 +61,18 @@ void ConfineTo(int dir) {
   landlock_ruleset_attr attr{};
   attr.handled_access_fs = fs;
   UniqueFd ruleset(static_cast<int>(syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0)));
-  landlock_path_beneath_attr beneath{};
-  beneath.allowed_access = fs;
-  beneath.parent_fd = dir;
-  if (!ruleset ||
-      syscall(SYS_landlock_add_rule, ruleset.get(), LANDLOCK_RULE_PATH_BENEATH, &beneath, 0) != 0 ||
-      syscall(SYS_landlock_restrict_self, ruleset.get(), 0) != 0)
+  auto rule = [&](std::uint64_t access, int fd) {
+    landlock_path_beneath_attr beneath{access, fd};
+    return syscall(SYS_landlock_add_rule, ruleset.get(), LANDLOCK_RULE_PATH_BENEATH, &beneath, 0);
+  };
+  bool ok = ruleset && rule(fs, dir) == 0;
+  for (int read_dir : read_dirs) ok = ok && rule(LANDLOCK_ACCESS_FS_READ_DIR, read_dir) == 0;
+  if (!ok || syscall(SYS_landlock_restrict_self, ruleset.get(), 0) != 0)
     Die("landlock failed", kExitInvariant);
 }
 
 // In the child: wait for the maps, become root of the namespace, confine, run, report, exit.
-[[noreturn]] void ChildMain(int confine, UniqueFd sync,
+[[noreturn]] void ChildMain(int confine, std::span<const int> read_dirs, UniqueFd sync,
                             const std::function<Result<ipc::CountReply>()>& work) {
   (void)close(ipc::kHelperChannelFd);  // the child never speaks to the peer
   (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -84,7 +86,7 @@ void ConfineTo(int dir) {
     _exit(kExitInvariant);
   if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
     Die("cannot become root of the user namespace", kExitInvariant);
-  ConfineTo(confine);
+  ConfineTo(confine, read_dirs);
   InstallChildSeccomp();
   ChildResult out{};
   Result<ipc::CountReply> r = work();
@@ -100,9 +102,9 @@ void ConfineTo(int dir) {
 
 }  // namespace
 
-Result<ipc::CountReply> RunInStoreUserns(
-    const Session& session, int confine,
-    const std::function<Result<ipc::CountReply>()>& work) {
+Result<ipc::CountReply> RunInStoreUserns(const Session& session, int confine,
+                                         std::span<const int> read_dirs,
+                                         const std::function<Result<ipc::CountReply>()>& work) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return Error::FromErrno("socketpair");
@@ -111,7 +113,7 @@ Result<ipc::CountReply> RunInStoreUserns(
   if (pid < 0) return Error::FromErrno("fork");
   if (pid == 0) {
     parent_end.Reset();  // else a parent that fails before its first write hangs us both
-    ChildMain(confine, std::move(child_end), work);
+    ChildMain(confine, read_dirs, std::move(child_end), work);
   }
   child_end.Reset();
 

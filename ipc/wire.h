@@ -11,7 +11,7 @@
 namespace grootfs::ipc {
 
 inline constexpr std::uint32_t kMagic = 0x47524f54;  // "GROT"
-inline constexpr std::uint16_t kVersion = 1;
+inline constexpr std::uint16_t kVersion = 2;
 inline constexpr int kHelperChannelFd = 3;  // the helper's end of the socketpair
 
 enum class Op : std::uint16_t {

@@ -114,10 +114,14 @@ class Checker {
         Invocation inv = inv_;
         inv.skip_layer_validation = record.value("skip_layer_validation", false);
         const auto spec = LoadImage(inv, record.at("image").get<std::string>());
+        std::vector<store::LayerRecord> below;
         for (const auto& layer : spec.layers) {
-          if (layer.cache_key != key) continue;
+          if (layer.cache_key != key) {
+            if (auto r = store::ReadLayer(p_, layer.cache_key)) below.push_back(*r);
+            continue;
+          }
           image::StreamBudget budget = store::BudgetFor(p_, 0);
-          (void)store::EnsureLayer(p_, helper_, layer, budget);
+          (void)store::EnsureLayer(p_, helper_, layer, below, budget);
           for (const auto& user : ids) Remount(user);
           return true;
         }

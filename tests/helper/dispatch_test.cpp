@@ -151,7 +151,7 @@ TEST(Quota, ALimitNear2To64StaysALimit) {
 std::string SetgroupsInChild(const helper::StoreMarker& marker) {
   helper::Session session(ipc::UniqueFd(open("/", O_PATH | O_CLOEXEC)), marker, "tag");
   ipc::UniqueFd proc(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  auto r = helper::RunInStoreUserns(session, proc.get(), []() -> ipc::Result<ipc::CountReply> {
+  auto r = helper::RunInStoreUserns(session, proc.get(), {}, []() -> ipc::Result<ipc::CountReply> {
     auto fd = helper::OpenBeneath(AT_FDCWD, "/proc/" + std::to_string(getpid()) + "/setgroups",
                                   O_RDONLY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
     char buf[16] = {};
@@ -181,7 +181,7 @@ TEST(UnpackChildDeathTest, AMapTheKernelRefusesEndsBothSidesPromptly) {
         alarm(10);  // a hang is a failure, not a wait for ctest's timeout
         helper::Session session(ipc::UniqueFd(open("/", O_PATH | O_CLOEXEC)), bad, "tag");
         ipc::UniqueFd proc(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        auto r = helper::RunInStoreUserns(session, proc.get(),
+        auto r = helper::RunInStoreUserns(session, proc.get(), {},
                                           []() -> ipc::Result<ipc::CountReply> { return ipc::CountReply{}; });
         _exit(r ? 1 : 0);
       },
