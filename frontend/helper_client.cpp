@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/util/error.h"
 #include "ipc/channel.h"
@@ -55,6 +56,7 @@ std::unique_ptr<HelperClient> HelperClient::Start(const std::string& helper_bin,
       (void)dup2(devnull, STDIN_FILENO);
       (void)dup2(devnull, STDOUT_FILENO);
     }
+    lifetime::RestoreSignalMask();  // the frontend's stop signals are not the helper's
     char* const argv[] = {const_cast<char*>("grootfs-helper"), nullptr};
     char* const envp[] = {nullptr};
     execve(path.c_str(), argv, envp);
@@ -62,6 +64,7 @@ std::unique_ptr<HelperClient> HelperClient::Start(const std::string& helper_bin,
   }
   pair->second.Reset();
   err_write.Reset();
+  lifetime::AddHelper(pid, pair->first.get());  // hung up if grootfs is told to stop
   std::unique_ptr<HelperClient> client(
       new HelperClient(std::move(pair->first), std::move(err_read), pid));
   auto payload = ipc::EncodeHello(store);
@@ -73,6 +76,7 @@ HelperClient::HelperClient(ipc::UniqueFd channel, ipc::UniqueFd stderr_pipe, pid
     : channel_(std::move(channel)), stderr_pipe_(std::move(stderr_pipe)), pid_(pid) {}
 
 HelperClient::~HelperClient() {
+  lifetime::RemoveHelper(pid_);  // before the channel's fd number can be reused
   channel_.Reset();  // the helper sees EOF and exits
   int status = 0;
   while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {

@@ -1,12 +1,14 @@
 // grootfs: the unprivileged frontend. Parses the command line, runs one command, and on
 // failure prints one line on stdout and exits non-zero, as the contract says.
 #include <signal.h>
+#include <unistd.h>
 
 #include <exception>
 #include <iostream>
 
 #include "frontend/cli.h"
 #include "frontend/commands/commands.h"
+#include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/util/error.h"
 
@@ -28,10 +30,18 @@ int Dispatch(const Invocation& inv) {
   throw grootfs::frontend::Error("unknown command " + inv.command);
 }
 
+// Once a stop signal is being acted on, its thread alone ends the process (after its cleanup,
+// with its own line on stdout): whatever the command did meanwhile is not reported.
+[[noreturn]] void AwaitStop() {
+  for (;;) pause();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  namespace lifetime = grootfs::frontend::lifetime;
   signal(SIGPIPE, SIG_IGN);  // a helper that goes away is an error reply, not a signal
+  lifetime::Install();       // SIGINT, SIGTERM, SIGHUP: stop helpers, clean up, exit 1
   auto& log = grootfs::frontend::Logger::Get();
   try {
     const Invocation inv = grootfs::frontend::ParseCommandLine(argc, argv);
@@ -41,10 +51,14 @@ int main(int argc, char** argv) {
     }
     log.Configure(inv.log_level, inv.log_file);
     log.SetCommand(inv.command);
+    lifetime::SetStore(inv.helper_bin, inv.store);
     for (const auto& warning : inv.config_warnings)
       log.Info("config-warning", {{"warning", warning}});
-    return Dispatch(inv);
+    const int status = Dispatch(inv);
+    if (lifetime::Interrupted()) AwaitStop();
+    return status;
   } catch (const std::exception& e) {
+    if (lifetime::Interrupted()) AwaitStop();
     std::string line = e.what();
     for (char& c : line)
       if (c == '\n') c = ' ';

@@ -45,7 +45,8 @@ std::uint64_t StoreUsage(const Invocation& inv, const store::Paths& p) {
 
 }  // namespace
 
-void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold) {
+void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold,
+                const std::set<std::string>& keep) {
   const store::Paths p{inv.store};
   auto& log = Logger::Get();
   if (threshold && *threshold > 0) {
@@ -61,7 +62,7 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold) {
     store::FileLock store_lock(p, "store", store::FileLock::Mode::kExclusive);
     const auto used = store::LayerUsers(p);
     for (const auto& key : store::ListDir(p.layers())) {
-      if (used.count(key) != 0) continue;
+      if (used.count(key) != 0 || keep.count(key) != 0) continue;
       // A layer being made or checked right now is skipped; the next clean gets it.
       auto layer_lock =
           store::FileLock::TryLock(p, "layer-" + key, store::FileLock::Mode::kExclusive);
@@ -77,8 +78,15 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold) {
     }
   }
   // Outside the lock: the layers are already invisible. Anything left by a crash is swept too.
-  for (const std::string& name : doomed) helper->RemoveTree(ipc::Area::kTmp, name);
-  store::SweepTmp(p, *helper);
+  // Best effort, as every sweep: a layer that cannot go is logged and left to a later one.
+  for (const std::string& name : doomed) {
+    try {
+      store::RemoveLeftover(p, *helper, name);
+    } catch (const std::exception& e) {
+      log.Error("leftover-not-removed", {{"path", p.tmp() + "/" + name}, {"error", e.what()}});
+    }
+  }
+  (void)store::SweepTmp(p, *helper);
   store::SweepLocks(p);
   log.Info("cleaned", {{"layers_removed", doomed.size()}});
 }

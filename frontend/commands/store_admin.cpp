@@ -15,6 +15,7 @@
 
 #include "frontend/commands/commands.h"
 #include "frontend/log.h"
+#include "frontend/store/mounts.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -146,6 +147,10 @@ int DeleteStore(const Invocation& inv) {
       for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
         (void)store::Discard(p, *helper, entry.path().string());
     }
+    // What is still mounted inside (someone else's mounts) is detached, never crossed.
+    if (const auto left = store::DetachMountsBeneath(p.root); !left.empty())
+      throw Error("cannot delete the store: " + left.front() +
+                  " is mounted inside it; unmount it, then run delete-store again");
   }
   std::error_code ec;
   const bool mounted = IsMountPoint(p.root);

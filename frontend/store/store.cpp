@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/util/error.h"
 
@@ -163,11 +164,13 @@ FileLock FileLock::TryLock(const Paths& p, const std::string& name, Mode mode) {
 WorkDir::WorkDir(const Paths& p, HelperClient& helper, bool subvolume)
     : paths_(p), helper_(helper), name_(RandomName()) {
   lock_ = FileLock(p, "tmp-" + name_, FileLock::Mode::kExclusive, std::chrono::seconds(1));
+  lifetime::AddWork(name_);  // removed by the stop signal's cleanup if it comes to that
   if (subvolume) MakeSubvolume(p.tmp(), name_, StoreOwner(p));
   else MakeDir(path(), 0755, StoreOwner(p));
 }
 
 WorkDir::~WorkDir() {
+  lifetime::RemoveWork(name_);
   if (committed_) {
     (void)unlink((paths_.locks() + "/tmp-" + name_).c_str());
     return;
@@ -181,17 +184,24 @@ WorkDir::~WorkDir() {
   }
 }
 
-void WorkDir::CommitTo(const std::string& dest) {
+void WorkDir::CommitTo(const std::string& dest, bool decides) {
+  lifetime::CommitGuard guard;  // throws once grootfs is being stopped
   if (renameat2(AT_FDCWD, path().c_str(), AT_FDCWD, dest.c_str(), RENAME_NOREPLACE) != 0) {
     const int err = errno;
     throw Error(err == EEXIST ? dest + " already exists" : Errno("cannot rename into " + dest));
   }
   committed_ = true;
+  if (decides) guard.Decide();
 }
 
 bool Discard(const Paths& p, HelperClient& helper, const std::string& path) {
   const std::string name = RandomName();
   FileLock lock(p, "tmp-" + name, FileLock::Mode::kExclusive, std::chrono::seconds(1));
+  lifetime::AddWork(name);  // throws once grootfs is being stopped: nothing moved yet
+  struct Unregister {
+    const std::string& name;
+    ~Unregister() { lifetime::RemoveWork(name); }
+  } unregister{name};
   if (rename(path.c_str(), (p.tmp() + "/" + name).c_str()) != 0) {
     if (errno == ENOENT) {
       (void)unlink((p.locks() + "/tmp-" + name).c_str());
@@ -199,21 +209,55 @@ bool Discard(const Paths& p, HelperClient& helper, const std::string& path) {
     }
     throw Error(Errno("cannot move " + path + " aside"));
   }
-  helper.UnmountRootfs(ipc::Area::kTmp, name);
-  helper.RemoveTree(ipc::Area::kTmp, name);
+  try {
+    RemoveLeftover(p, helper, name);
+  } catch (const std::exception& e) {
+    Logger::Get().Error("cannot-remove",
+                        {{"path", p.tmp() + "/" + name}, {"was", path}, {"error", e.what()}});
+  }
   (void)unlink((p.locks() + "/tmp-" + name).c_str());
   return true;
 }
 
-void SweepTmp(const Paths& p, HelperClient& helper) {
-  for (const std::string& name : ListDir(p.tmp())) {
-    FileLock lock = FileLock::TryLock(p, "tmp-" + name, FileLock::Mode::kExclusive);
-    if (!lock.held()) continue;  // its owner is alive
-    Logger::Get().Info("sweeping-leftover", {{"name", name}});
-    helper.UnmountRootfs(ipc::Area::kTmp, name);
-    helper.RemoveTree(ipc::Area::kTmp, name);
-    (void)unlink((p.locks() + "/tmp-" + name).c_str());
+void RemoveLeftover(const Paths& p, HelperClient& helper, const std::string& name) {
+  const std::string path = p.tmp() + "/" + name;
+  struct stat st{};
+  if (lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return;
+    throw Error(Errno("cannot stat " + path));
   }
+  if (!S_ISDIR(st.st_mode)) {
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) throw Error(Errno("cannot remove " + path));
+    return;
+  }
+  helper.UnmountRootfs(ipc::Area::kTmp, name);
+  helper.RemoveTree(ipc::Area::kTmp, name);
+}
+
+bool MayHaveOwner(const std::string& name) {
+  return name.size() == 32 &&
+         name.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+std::vector<Leftover> SweepTmp(const Paths& p, HelperClient& helper) {
+  std::vector<Leftover> left;
+  for (const std::string& name : ListDir(p.tmp())) {
+    FileLock lock;
+    if (MayHaveOwner(name)) {
+      lock = FileLock::TryLock(p, "tmp-" + name, FileLock::Mode::kExclusive);
+      if (!lock.held()) continue;  // its owner is alive
+    }
+    Logger::Get().Info("sweeping-leftover", {{"name", name}});
+    try {
+      RemoveLeftover(p, helper, name);
+      if (lock.held()) (void)unlink((p.locks() + "/tmp-" + name).c_str());
+    } catch (const std::exception& e) {
+      Logger::Get().Error("leftover-not-removed",
+                          {{"path", p.tmp() + "/" + name}, {"error", e.what()}});
+      left.push_back({name, e.what()});
+    }
+  }
+  return left;
 }
 
 void SweepLocks(const Paths& p) {

@@ -1,0 +1,187 @@
+// No grootfs-helper (nor its unpack child) outlives grootfs. The frontend alone is sent SIGINT,
+// SIGTERM or SIGKILL at random points of creates from a registry that stalls mid-layer, of
+// creates of a large layer and of deletes of a large, deep image; within 2 s no helper of the
+// store is left. SIGINT and SIGTERM end grootfs with status 1 and one line, its own work undone;
+// after SIGKILL the next command sweeps. The store works afterwards.
+#include <random>
+#include <thread>
+
+#include "tests/integration/registry_support.h"
+#include "tests/integration/support.h"
+
+namespace grootfs_it {
+namespace {
+
+// Processes named grootfs-helper (helpers and their unpack children) that hold an fd in
+// `store`: the store's own helpers, whoever started them.
+std::vector<pid_t> HelpersOf(const std::string& store) {
+  std::vector<pid_t> pids;
+  for (const auto& entry : DirEntries("/proc")) {
+    if (entry.empty() || !std::isdigit(static_cast<unsigned char>(entry[0]))) continue;
+    const fs::path proc = fs::path("/proc") / entry;
+    if (Trim(ReadFile(proc / "comm")) != "grootfs-helper") continue;
+    for (const auto& fd : DirEntries(proc / "fd")) {
+      std::error_code ec;
+      const std::string target = fs::read_symlink(proc / "fd" / fd, ec).string();
+      if (!ec && (target == store || StartsWith(target, store + "/"))) {
+        pids.push_back(std::stoi(entry));
+        break;
+      }
+    }
+  }
+  return pids;
+}
+
+// How long until no helper of the store is left (gives up at `limit`).
+std::chrono::milliseconds UntilNoHelpers(const std::string& store,
+                                         std::chrono::milliseconds limit) {
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+    if (HelpersOf(store).empty() || took > limit) return took;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
+class LifetimeTest : public GrootfsTest {
+ protected:
+  void SetUp() override {
+    GrootfsTest::SetUp();
+    if (IsSkipped()) return;
+    InitStore();
+  }
+
+  struct Ended {
+    int status = -1;  // exit status, or 128+N when killed by signal N
+    std::string out;
+  };
+
+  // Runs grootfs (its own process group, stdout captured), sends `sig` to grootfs alone after
+  // `delay`, and reaps it.
+  Ended RunAndSignal(const std::vector<std::string>& args, int sig, std::chrono::milliseconds delay) {
+    std::vector<std::string> argv{GrootfsBin(), "--store", store_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) != 0) return {};
+    const pid_t pid = fork();
+    if (pid == 0) {
+      setpgid(0, 0);
+      const int null = open("/dev/null", O_RDWR);
+      dup2(null, 0);
+      dup2(out[1], 1);
+      dup2(null, 2);
+      execv(cargv[0], cargv.data());
+      _exit(127);
+    }
+    close(out[1]);
+    std::this_thread::sleep_for(delay);
+    kill(pid, sig);
+    Ended e;
+    char buf[4096];
+    for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) e.out.append(buf, buf + n);
+    close(out[0]);
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    e.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    return e;
+  }
+
+  // After a signal: the helpers are gone within 2 s; SIGINT and SIGTERM end grootfs with
+  // status 1 and its one line (or it had finished: status 0).
+  void ExpectEndedWell(const Ended& e, int sig, const std::string& what) {
+    const auto took = UntilNoHelpers(store_, 2000ms);
+    EXPECT_LE(took.count(), 2000) << what << ": helpers still running: "
+                                  << ::testing::PrintToString(HelpersOf(store_));
+    max_wait_ = std::max(max_wait_, took);
+    if (sig == SIGKILL) return;
+    EXPECT_TRUE(e.status == 0 || e.status == 1) << what << ": status " << e.status;
+    if (e.status == 1) {
+      EXPECT_TRUE(IsOneLine(e.out)) << what << ": " << e.out;
+      EXPECT_NE(e.out.find("stopped by SIG"), std::string::npos) << what << ": " << e.out;
+      ++stopped_;
+    }
+  }
+
+  // A plain tar image of `files` small files in a tree `depth` directories deep, and one file of
+  // `big_mb` MiB.
+  std::string MakeLargeTar(int files, int depth, int big_mb) {
+    const fs::path tree = tmp_.path() / "large-tree";
+    const std::string script =
+        "set -e; cd " + tree.string() + "; mkdir -p flat bin; i=0; "
+        "while [ $i -lt " + std::to_string(files) + " ]; do : > flat/f$i; i=$((i+1)); done; "
+        "d=deep; i=0; while [ $i -lt " + std::to_string(depth) +
+        " ]; do d=$d/d; i=$((i+1)); done; mkdir -p $d; : > $d/bottom; "
+        "head -c " + std::to_string(big_mb) + "M /dev/urandom > big; "
+        "cp /bin/busybox bin/sh 2>/dev/null || true; "
+        "tar --format=gnu -cf ../large.tar .";
+    fs::create_directories(tree);
+    auto r = RunCmd({"sh", "-c", script}, 300s);
+    EXPECT_TRUE(r.ok()) << r.Describe();
+    fs::remove_all(tree);
+    return (tmp_.path() / "large.tar").string();
+  }
+
+  std::chrono::milliseconds max_wait_{0};
+  int stopped_ = 0;
+};
+
+TEST_F(LifetimeTest, NoHelperOutlivesAStoppedOrKilledGrootfs) {
+  // A registry that sends half of every layer and then nothing (grootfs would wait 30 s).
+  FakeRegistry reg(FixtureImage("alpine"));
+  const std::string layout = FixtureImage("alpine");
+  reg.blob_fault = [layout](const std::string& digest, int, const HttpReq&) {
+    Fault f;
+    std::error_code ec;
+    const auto size = fs::file_size(fs::path(layout) / "blobs/sha256" / digest.substr(7), ec);
+    if (!ec && size > 100000) f.kind = Fault::kStall, f.at = size / 2;
+    return f;
+  };
+  const std::string stalled = "docker://" + reg.host() + "/alpine:latest";
+  const std::string large = MakeLargeTar(20000, 600, 64);
+  std::mt19937 rng(4242);
+  const int signals[] = {SIGINT, SIGTERM, SIGKILL};
+  int round = 0;
+  for (int sig : signals) {
+    for (int i = 0; i < 2; ++i, ++round) {
+      const std::string name = std::string(sigabbrev_np(sig)) + "-" + std::to_string(i);
+      // A create stuck on the registry, mid-layer.
+      auto e = RunAndSignal({"create", "--insecure-registry", reg.host(), stalled, "r" + name}, sig,
+                            std::chrono::milliseconds(40 + rng() % 400));
+      ExpectEndedWell(e, sig, "stalled create, " + name);
+      if (sig != SIGKILL)
+        EXPECT_TRUE(DirEntries(fs::path(store_) / "tmp").empty()) << name << ": work left";
+      // A create of a large layer, at a random point.
+      e = RunAndSignal({"create", large, "l" + name}, sig,
+                       std::chrono::milliseconds(40 + rng() % 1200));
+      ExpectEndedWell(e, sig, "large create, " + name);
+      // A delete of the large image, at a random point of its removal.
+      auto r = Grootfs(store_, "create", large, "big" + name);
+      ASSERT_TRUE(r.ok()) << r.Describe();
+      e = RunAndSignal({"delete", "big" + name}, sig, std::chrono::milliseconds(30 + rng() % 300));
+      ExpectEndedWell(e, sig, "large delete, " + name);
+    }
+  }
+  std::cout << "helpers gone at most " << max_wait_.count() << " ms after grootfs ended; "
+            << stopped_ << " of 12 stop signals landed mid-command\n";
+  EXPECT_GE(stopped_, 4);
+  // The store works: whatever is listed is whole and can go, the sweeps clear the rest.
+  auto r = Grootfs(store_, "check", "--repair");
+  EXPECT_TRUE(r.ok() || r.out.find("problem:") == std::string::npos) << r.Describe();
+  for (const auto& image : ListImages()) {
+    r = Grootfs(store_, "delete", image);
+    EXPECT_TRUE(r.ok()) << r.Describe();
+  }
+  EXPECT_TRUE(Grootfs(store_, "clean").ok());
+  EXPECT_TRUE(DirEntries(fs::path(store_) / "tmp").empty());
+  EXPECT_TRUE(MountsUnder(store_).empty());
+  CreateOk(OciFixture("alpine"), "after");
+  EXPECT_EQ(InRootfs(RootfsOf("after"), "echo ok").out, "ok\n");
+  EXPECT_TRUE(HelpersOf(store_).empty());
+}
+
+}  // namespace
+}  // namespace grootfs_it
