@@ -144,8 +144,13 @@ int DeleteStore(const Invocation& inv) {
     store::FileLock store_lock(p, "store", store::FileLock::Mode::kExclusive);
     for (const std::string& dir : {p.images(), p.layers(), p.tmp()}) {
       std::error_code ec;
-      for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
-        (void)store::Discard(p, *helper, entry.path().string());
+      for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        try {
+          (void)store::Discard(p, *helper, entry.path().string());
+        } catch (const Error& e) {  // a mount point itself cannot move: detached below
+          Logger::Get().Error("cannot-remove", {{"path", entry.path()}, {"error", e.what()}});
+        }
+      }
     }
     // What is still mounted inside (someone else's mounts) is detached, never crossed.
     if (const auto left = store::DetachMountsBeneath(p.root); !left.empty())

@@ -34,15 +34,23 @@ std::string Unescape(const std::string& s) {
   return out;
 }
 
+// mountinfo spells every point without symlinks: the path's parent is resolved, its last
+// component is not (a symlink planted there must not lead anywhere).
+std::string Canonical(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos || slash == 0) return path;
+  char real[PATH_MAX];
+  if (realpath(path.substr(0, slash).c_str(), real) == nullptr) return path;
+  return std::string(real) + path.substr(slash);
+}
+
 struct Mount {
   std::string point;
   std::string fstype;
 };
 
 std::vector<Mount> MountsBeneath(const std::string& path) {
-  // mountinfo spells every point without symlinks.
-  char real[PATH_MAX];
-  const std::string dir = realpath(path.c_str(), real) != nullptr ? real : path;
+  const std::string dir = Canonical(path);
   std::vector<Mount> found;
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
@@ -69,8 +77,7 @@ std::vector<std::string> MountsAtOrBeneath(const std::string& dir) {
 }
 
 std::vector<std::string> ForeignMountsIn(const std::string& path) {
-  char real[PATH_MAX];
-  const std::string dir = realpath(path.c_str(), real) != nullptr ? real : path;
+  const std::string dir = Canonical(path);
   std::vector<std::string> foreign;
   bool ours_seen = false;
   for (const Mount& m : MountsBeneath(dir)) {
@@ -84,7 +91,7 @@ std::vector<std::string> ForeignMountsIn(const std::string& path) {
 }
 
 std::vector<std::string> DetachMountsBeneath(const std::string& path) {
-  char real[PATH_MAX];
+  char real[PATH_MAX];  // the store itself: its path is the caller's to give
   const std::string root = realpath(path.c_str(), real) != nullptr ? real : path;
   std::vector<std::string> points;
   for (const Mount& m : MountsBeneath(root))

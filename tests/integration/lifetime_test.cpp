@@ -6,43 +6,12 @@
 #include <random>
 #include <thread>
 
+#include "tests/integration/helper_processes.h"
 #include "tests/integration/registry_support.h"
 #include "tests/integration/support.h"
 
 namespace grootfs_it {
 namespace {
-
-// Processes named grootfs-helper (helpers and their unpack children) that hold an fd in
-// `store`: the store's own helpers, whoever started them.
-std::vector<pid_t> HelpersOf(const std::string& store) {
-  std::vector<pid_t> pids;
-  for (const auto& entry : DirEntries("/proc")) {
-    if (entry.empty() || !std::isdigit(static_cast<unsigned char>(entry[0]))) continue;
-    const fs::path proc = fs::path("/proc") / entry;
-    if (Trim(ReadFile(proc / "comm")) != "grootfs-helper") continue;
-    for (const auto& fd : DirEntries(proc / "fd")) {
-      std::error_code ec;
-      const std::string target = fs::read_symlink(proc / "fd" / fd, ec).string();
-      if (!ec && (target == store || StartsWith(target, store + "/"))) {
-        pids.push_back(std::stoi(entry));
-        break;
-      }
-    }
-  }
-  return pids;
-}
-
-// How long until no helper of the store is left (gives up at `limit`).
-std::chrono::milliseconds UntilNoHelpers(const std::string& store,
-                                         std::chrono::milliseconds limit) {
-  const auto start = std::chrono::steady_clock::now();
-  for (;;) {
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - start);
-    if (HelpersOf(store).empty() || took > limit) return took;
-    std::this_thread::sleep_for(10ms);
-  }
-}
 
 class LifetimeTest : public GrootfsTest {
  protected:
