@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "frontend/commands/commands.h"
+#include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/store/image_record.h"
 #include "frontend/store/layer_cache.h"
@@ -69,6 +70,7 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold,
       if (!layer_lock.held()) continue;
       const std::string name = store::RandomName();
       auto tmp_lock = store::FileLock(p, "tmp-" + name, store::FileLock::Mode::kExclusive);
+      lifetime::AddWork(name);  // a stop signal's cleanup removes it; none moves after one
       if (rename(p.layer(key).c_str(), (p.tmp() + "/" + name).c_str()) == 0) {
         doomed.push_back(name);
         // Safe while we hold it: a waiter on the old file sees it gone and opens a new one.
@@ -85,6 +87,7 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold,
     } catch (const std::exception& e) {
       log.Error("leftover-not-removed", {{"path", p.tmp() + "/" + name}, {"error", e.what()}});
     }
+    lifetime::RemoveWork(name);
   }
   (void)store::SweepTmp(p, *helper);
   store::SweepLocks(p);
