@@ -84,10 +84,10 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold,
   for (const std::string& name : doomed) {
     try {
       store::RemoveLeftover(p, *helper, name);
+      lifetime::RemoveWork(name);  // else still ours: a stop signal's cleanup tries again
     } catch (const std::exception& e) {
       log.Error("leftover-not-removed", {{"path", p.tmp() + "/" + name}, {"error", e.what()}});
     }
-    lifetime::RemoveWork(name);
   }
   (void)store::SweepTmp(p, *helper);
   store::SweepLocks(p);

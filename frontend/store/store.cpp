@@ -170,8 +170,8 @@ WorkDir::WorkDir(const Paths& p, HelperClient& helper, bool subvolume)
 }
 
 WorkDir::~WorkDir() {
-  lifetime::RemoveWork(name_);
   if (committed_) {
+    lifetime::RemoveWork(name_);
     (void)unlink((paths_.locks() + "/tmp-" + name_).c_str());
     return;
   }
@@ -179,6 +179,7 @@ WorkDir::~WorkDir() {
     if (mounted_) helper_.UnmountRootfs(ipc::Area::kTmp, name_);
     helper_.RemoveTree(ipc::Area::kTmp, name_);
     (void)unlink((paths_.locks() + "/tmp-" + name_).c_str());
+    lifetime::RemoveWork(name_);  // else still ours: a stop signal's cleanup tries again
   } catch (const std::exception& e) {
     Logger::Get().Error("cleanup-failed", {{"path", path()}, {"error", e.what()}});
   }
@@ -198,11 +199,10 @@ bool Discard(const Paths& p, HelperClient& helper, const std::string& path) {
   const std::string name = RandomName();
   FileLock lock(p, "tmp-" + name, FileLock::Mode::kExclusive, std::chrono::seconds(1));
   lifetime::AddWork(name);  // throws once grootfs is being stopped: nothing moved yet
-  struct Unregister {
-    const std::string& name;
-    ~Unregister() { lifetime::RemoveWork(name); }
-  } unregister{name};
   if (rename(path.c_str(), (p.tmp() + "/" + name).c_str()) != 0) {
+    const int err = errno;
+    lifetime::RemoveWork(name);
+    errno = err;
     if (errno == ENOENT) {
       (void)unlink((p.locks() + "/tmp-" + name).c_str());
       return false;
@@ -211,6 +211,7 @@ bool Discard(const Paths& p, HelperClient& helper, const std::string& path) {
   }
   try {
     RemoveLeftover(p, helper, name);
+    lifetime::RemoveWork(name);  // else still ours: a stop signal's cleanup tries again
   } catch (const std::exception& e) {
     Logger::Get().Error("cannot-remove",
                         {{"path", p.tmp() + "/" + name}, {"was", path}, {"error", e.what()}});
