@@ -74,7 +74,7 @@ void MakeDir(const std::string& path, mode_t mode, const Owner& owner) {
 
 void WriteFileAtomically(const std::string& path, const std::string& content, const Owner& owner) {
   const std::string tmp = path + ".tmp";
-  ipc::UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  ipc::UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
   if (!fd) throw Error(Errno("cannot write " + tmp));
   std::size_t done = 0;
   while (done < content.size()) {
@@ -104,7 +104,11 @@ namespace {
 // (by clean, under the store lock) between open and flock: then the lock is on a dead inode,
 // so it is dropped and the caller tries again with a fresh open.
 bool TryTake(ipc::UniqueFd& fd, const std::string& path, int op) {
-  fd.Reset(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  const int flags = O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW;
+  fd.Reset(open(path.c_str(), flags, 0600));
+  // A symlink planted in locks/ is never followed (an exclusive holder writes its pid into the
+  // file): it is removed, and the lock made afresh.
+  if (!fd && errno == ELOOP && unlink(path.c_str()) == 0) fd.Reset(open(path.c_str(), flags, 0600));
   if (!fd) throw Error(Errno("cannot open lock " + path));
   if (flock(fd.get(), op | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK && errno != EINTR) throw Error(Errno("cannot lock " + path));

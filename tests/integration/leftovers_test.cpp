@@ -1,7 +1,7 @@
 // One leftover never breaks a store: mounts someone else put inside an image or in tmp/, and
 // odd entries planted in tmp/ (a symlink, a fifo, a mode-000 directory) are each skipped by the
 // sweeps of every command, named by check, and removed by check --repair where they can be;
-// a foreign mount's contents are never touched. And create --with-clean keeps what it needs.
+// a foreign mount's contents are never touched, and a symlink planted in locks/ never followed. And create --with-clean keeps what it needs.
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -107,6 +107,12 @@ TEST_F(LeftoversTest, OddEntriesPlantedInTmpAreSkippedNamedAndRepaired) {
   fs::create_directories(Tmp() / "planted-mount/rootfs");
   BindOutside(Tmp() / "planted-mount/rootfs/inner");
   BindOutside(Tmp() / "planted-at");
+  // And in locks/: a symlink where the store lock lives (clean takes it exclusively and writes
+  // its pid into it) and a directory where a lock of a layer that is gone would be.
+  const fs::path locks = fs::path(store_) / "locks";
+  fs::remove(locks / "store");
+  ASSERT_EQ(symlink((outside_ / "precious").c_str(), (locks / "store").c_str()), 0);
+  fs::create_directories(locks / "layer-gone/sub");
 
   auto r = Grootfs(store_, "check");
   EXPECT_NE(r.status, 0);
