@@ -1,3 +1,4 @@
+// SIGINT, SIGTERM and SIGHUP: one thread waits for them and stops the command (lifetime.h).
 #include "frontend/lifetime.h"
 
 #include <signal.h>
@@ -55,7 +56,9 @@ void StopHelpers() {
           info.si_pid == pid)
         break;  // exited (or already reaped)
       if (Clock::now() > deadline) {
-        (void)kill(pid, SIGKILL);
+        // Still registered means not reaped yet (its client unregisters first): the pid is its.
+        std::lock_guard<std::mutex> lock(CommitMutex());
+        if (g_helpers.count(pid) != 0) (void)kill(pid, SIGKILL);
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));

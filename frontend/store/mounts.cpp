@@ -7,9 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cstdlib>
-#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -105,9 +105,9 @@ std::vector<std::string> DetachMountsBeneath(const std::string& path) {
     how.flags = O_PATH | O_CLOEXEC | O_NOFOLLOW;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     const std::string rel = point.substr(root.size() + 1);
-    ipc::UniqueFd at(top ? static_cast<int>(syscall(SYS_openat2, top.get(), rel.c_str(), &how,
-                                                    sizeof how))
-                         : -1);
+    ipc::UniqueFd at(
+        top ? static_cast<int>(syscall(SYS_openat2, top.get(), rel.c_str(), &how, sizeof how))
+            : -1);
     if (at) (void)umount2(("/proc/self/fd/" + std::to_string(at.get())).c_str(), MNT_DETACH);
   }
   std::vector<std::string> left;

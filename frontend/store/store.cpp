@@ -4,8 +4,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -226,13 +228,21 @@ bool Discard(const Paths& p, HelperClient& helper, const std::string& path) {
 
 void RemoveLeftover(const Paths& p, HelperClient& helper, const std::string& name) {
   const std::string path = p.tmp() + "/" + name;
+  // By fd: tmp/ belongs to the store's owner, who may have swapped it for a symlink.
+  ipc::UniqueFd root(open(p.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  open_how how{};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  ipc::UniqueFd tmp(
+      root ? static_cast<int>(syscall(SYS_openat2, root.get(), "tmp", &how, sizeof how)) : -1);
   struct stat st{};
-  if (lstat(path.c_str(), &st) != 0) {
+  if (!tmp || fstatat(tmp.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return;
     throw Error(Errno("cannot stat " + path));
   }
   if (!S_ISDIR(st.st_mode)) {
-    if (unlink(path.c_str()) != 0 && errno != ENOENT) throw Error(Errno("cannot remove " + path));
+    if (unlinkat(tmp.get(), name.c_str(), 0) != 0 && errno != ENOENT)
+      throw Error(Errno("cannot remove " + path));
     return;
   }
   helper.UnmountRootfs(ipc::Area::kTmp, name);
@@ -240,8 +250,7 @@ void RemoveLeftover(const Paths& p, HelperClient& helper, const std::string& nam
 }
 
 bool MayHaveOwner(const std::string& name) {
-  return name.size() == 32 &&
-         name.find_first_not_of("0123456789abcdef") == std::string::npos;
+  return name.size() == 32 && name.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
 std::vector<Leftover> SweepTmp(const Paths& p, HelperClient& helper) {

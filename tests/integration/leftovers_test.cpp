@@ -158,6 +158,23 @@ TEST_F(LeftoversTest, DeleteStoreDetachesForeignMountsInTmpWithoutTouchingThem) 
   ExpectOutsideUntouched();
 }
 
+// The store's owner may swap tmp/ itself for a symlink: a sweep (root's, here) then removes
+// nothing it leads to.
+TEST_F(LeftoversTest, ASweepNeverFollowsASwappedTmp) {
+  ASSERT_EQ(mkfifo((outside_ / "victim-fifo").c_str(), 0600), 0);
+  ASSERT_EQ(symlink("precious", (outside_ / "victim-link").c_str()), 0);
+  fs::rename(Tmp(), fs::path(store_) / "tmp.real");
+  ASSERT_EQ(symlink(outside_.c_str(), Tmp().c_str()), 0);
+  (void)Grootfs(store_, "clean");
+  (void)Grootfs(store_, "create", OciFixture("alpine"), "a");
+  (void)Grootfs(store_, "check", "--repair");
+  EXPECT_TRUE(Exists(outside_ / "victim-fifo"));
+  EXPECT_TRUE(Exists(outside_ / "victim-link"));
+  ExpectOutsideUntouched();
+  fs::remove(Tmp());
+  fs::rename(fs::path(store_) / "tmp.real", Tmp());
+}
+
 ino_t InodeOf(const fs::path& p) {
   struct stat st {};
   return lstat(p.c_str(), &st) == 0 ? st.st_ino : 0;
