@@ -37,8 +37,8 @@ std::uint64_t StoreUsage(const Invocation& inv, const store::Paths& p) {
   for (const auto& id : store::ListDir(p.images())) {
     try {
       bytes += ImageExclusiveBytes(inv, id, store::ReadImageRecord(p, id), helper);
-    } catch (const Error&) {
-      // Deleted meanwhile, or without a record: nothing to count.
+    } catch (const std::exception&) {
+      // Deleted meanwhile, or without a (readable) record: nothing to count.
     }
   }
   return bytes;

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "frontend/commands/commands.h"
+#include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/store/mounts.h"
 #include "frontend/store/store.h"
@@ -32,6 +33,7 @@ int RunProgram(const std::vector<std::string>& argv) {
     const int devnull = open("/dev/null", O_RDWR);
     (void)dup2(devnull, STDOUT_FILENO);
     (void)dup2(devnull, STDERR_FILENO);
+    lifetime::RestoreSignalMask();  // grootfs's stop signals are blocked for its own thread
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
