@@ -166,6 +166,26 @@ TEST_F(LeftoversTest, DeleteStoreDetachesForeignMountsInTmpWithoutTouchingThem) 
   ExpectOutsideUntouched();
 }
 
+// What a delete killed after its hide leaves: an image in tmp/ with the store's own overlay
+// still on its rootfs. check names it (no foreign mount in it); --repair unmounts and removes it.
+TEST_F(LeftoversTest, ALeftoverTheStoreMountedIsUnmountedByRepair) {
+  CreateOk(OciFixture("alpine"), "o");
+  const fs::path hidden = Tmp() / "fedcba9876543210fedcba9876543210";
+  fs::rename(ImageDir("o"), hidden);
+  ASSERT_TRUE(IsOverlayMountedAt(hidden / "rootfs"));
+  auto r = Grootfs(store_, "check");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("problem: leftover work directory tmp/" + hidden.filename().string()),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(r.out.find("mounted inside"), std::string::npos) << r.out;
+  r = Grootfs(store_, "check", "--repair");
+  EXPECT_TRUE(r.ok()) << r.Describe();
+  EXPECT_NE(r.out.find("repaired: leftover work directory"), std::string::npos) << r.out;
+  EXPECT_TRUE(MountsUnder(store_).empty());
+  EXPECT_TRUE(DirEntries(Tmp()).empty());
+}
+
 // The store's owner may swap tmp/ itself for a symlink: a sweep (root's, here) then removes
 // nothing it leads to.
 TEST_F(LeftoversTest, ASweepNeverFollowsASwappedTmp) {
