@@ -28,11 +28,18 @@ sigset_t g_original;  // the mask main started with, for children
 std::atomic<bool> g_interrupted{false};
 std::atomic<bool> g_decided{false};
 
-// Everything below is guarded by CommitMutex().
-std::map<pid_t, int> g_helpers;  // pid -> its channel
-std::set<std::string> g_work;
-std::string g_helper_bin, g_store;
-std::thread::id g_cleaner;  // the thread whose helper is not hung up
+// Guarded by CommitMutex(). Never destroyed: the stop thread may still use it while main
+// returns and exit() runs the destructors of statics.
+struct State {
+  std::map<pid_t, int> helpers;  // pid -> its channel
+  std::set<std::string> work;
+  std::string helper_bin, store;
+  std::thread::id cleaner;  // the thread whose helper is not hung up
+};
+State& S() {
+  static State* state = new State();
+  return *state;
+}
 
 void StopSet(sigset_t* set) {
   sigemptyset(set);
@@ -45,7 +52,7 @@ void StopHelpers() {
   std::map<pid_t, int> helpers;
   {
     std::lock_guard<std::mutex> lock(CommitMutex());
-    helpers = g_helpers;
+    helpers = S().helpers;
     for (const auto& [pid, channel] : helpers) (void)shutdown(channel, SHUT_RDWR);
   }
   const auto deadline = Clock::now() + std::chrono::seconds(2);
@@ -58,7 +65,7 @@ void StopHelpers() {
       if (Clock::now() > deadline) {
         // Still registered means not reaped yet (its client unregisters first): the pid is its.
         std::lock_guard<std::mutex> lock(CommitMutex());
-        if (g_helpers.count(pid) != 0) (void)kill(pid, SIGKILL);
+        if (S().helpers.count(pid) != 0) (void)kill(pid, SIGKILL);
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -72,10 +79,10 @@ void RemoveOwnWork() {
   std::string helper_bin, store;
   {
     std::lock_guard<std::mutex> lock(CommitMutex());
-    names = g_work;
-    helper_bin = g_helper_bin;
-    store = g_store;
-    g_cleaner = std::this_thread::get_id();
+    names = S().work;
+    helper_bin = S().helper_bin;
+    store = S().store;
+    S().cleaner = std::this_thread::get_id();
   }
   if (names.empty() || store.empty()) return;
   const store::Paths p{store};
@@ -154,35 +161,42 @@ void Install() {
 
 void SetStore(const std::string& helper_bin, const std::string& store) {
   std::lock_guard<std::mutex> lock(CommitMutex());
-  g_helper_bin = helper_bin;
-  g_store = store;
+  S().helper_bin = helper_bin;
+  S().store = store;
 }
 
 void RestoreSignalMask() { (void)sigprocmask(SIG_SETMASK, &g_original, nullptr); }
 
 bool Interrupted() { return g_interrupted; }
 
+bool Finish() {
+  std::lock_guard<std::mutex> lock(CommitMutex());
+  if (!g_interrupted) g_decided = true;
+  return g_interrupted;
+}
+
 void AddHelper(pid_t pid, int channel) {
   std::lock_guard<std::mutex> lock(CommitMutex());
-  g_helpers[pid] = channel;
+  S().helpers[pid] = channel;
   // A session started while stopping (by a thread that did not see it yet) ends at once.
-  if (g_interrupted && std::this_thread::get_id() != g_cleaner) (void)shutdown(channel, SHUT_RDWR);
+  if (g_interrupted && std::this_thread::get_id() != S().cleaner)
+    (void)shutdown(channel, SHUT_RDWR);
 }
 
 void RemoveHelper(pid_t pid) {
   std::lock_guard<std::mutex> lock(CommitMutex());
-  g_helpers.erase(pid);
+  S().helpers.erase(pid);
 }
 
 void AddWork(const std::string& name) {
   std::lock_guard<std::mutex> lock(CommitMutex());
   if (g_interrupted) throw Error("stopped by a signal");
-  g_work.insert(name);
+  S().work.insert(name);
 }
 
 void RemoveWork(const std::string& name) {
   std::lock_guard<std::mutex> lock(CommitMutex());
-  g_work.erase(name);
+  S().work.erase(name);
 }
 
 CommitGuard::CommitGuard() : lock_(CommitMutex()) {

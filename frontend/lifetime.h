@@ -26,6 +26,9 @@ void RestoreSignalMask();
 
 // Whether a stop signal has been acted on.
 bool Interrupted();
+// For main, once the command has its result (returned or thrown): true when a stop signal got
+// there first (its thread then ends the process); otherwise signals are ignored from now on.
+bool Finish();
 
 // Helper sessions, from start to end: hung up on a signal. Unregister before closing `channel`.
 void AddHelper(pid_t pid, int channel);

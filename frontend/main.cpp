@@ -55,10 +55,10 @@ int main(int argc, char** argv) {
     for (const auto& warning : inv.config_warnings)
       log.Info("config-warning", {{"warning", warning}});
     const int status = Dispatch(inv);
-    if (lifetime::Interrupted()) AwaitStop();
+    if (lifetime::Finish()) AwaitStop();
     return status;
   } catch (const std::exception& e) {
-    if (lifetime::Interrupted()) AwaitStop();
+    if (lifetime::Finish()) AwaitStop();
     std::string line = e.what();
     for (char& c : line)
       if (c == '\n') c = ' ';
