@@ -26,27 +26,35 @@ class LifetimeTest : public GrootfsTest {
     std::string out;
   };
 
-  // Runs grootfs (its own process group, stdout captured), sends `sig` to grootfs alone after
-  // `delay`, and reaps it.
-  Ended RunAndSignal(const std::vector<std::string>& args, int sig, std::chrono::milliseconds delay) {
+  // Starts grootfs in its own process group; `out` gets the read end of its stdout.
+  pid_t Spawn(const std::vector<std::string>& args, int& out) {
     std::vector<std::string> argv{GrootfsBin(), "--store", store_};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> cargv;
     for (auto& a : argv) cargv.push_back(a.data());
     cargv.push_back(nullptr);
-    int out[2];
-    if (pipe2(out, O_CLOEXEC) != 0) return {};
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return -1;
     const pid_t pid = fork();
     if (pid == 0) {
       setpgid(0, 0);
       const int null = open("/dev/null", O_RDWR);
       dup2(null, 0);
-      dup2(out[1], 1);
+      dup2(fds[1], 1);
       dup2(null, 2);
       execv(cargv[0], cargv.data());
       _exit(127);
     }
-    close(out[1]);
+    close(fds[1]);
+    out = fds[0];
+    return pid;
+  }
+
+  // Runs grootfs (its own process group, stdout captured), sends `sig` to grootfs alone after
+  // `delay`, and reaps it.
+  Ended RunAndSignal(const std::vector<std::string>& args, int sig, std::chrono::milliseconds delay) {
+    int out = -1;
+    const pid_t pid = Spawn(args, out);
     // From when grootfs has taken charge of its stop signals (they are blocked in it: a signal
     // before that, while the loader runs, just ends the process as it would any other).
     for (int i = 0; i < 400 && !BlocksStopSignals(pid); ++i) std::this_thread::sleep_for(5ms);
@@ -54,8 +62,8 @@ class LifetimeTest : public GrootfsTest {
     kill(pid, sig);
     Ended e;
     char buf[4096];
-    for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) e.out.append(buf, buf + n);
-    close(out[0]);
+    for (ssize_t n; (n = read(out, buf, sizeof buf)) > 0;) e.out.append(buf, buf + n);
+    close(out);
     int ws = 0;
     waitpid(pid, &ws, 0);
     e.status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
@@ -109,10 +117,8 @@ class LifetimeTest : public GrootfsTest {
   int stopped_ = 0;
 };
 
-TEST_F(LifetimeTest, NoHelperOutlivesAStoppedOrKilledGrootfs) {
-  // A registry that sends half of every layer and then nothing (grootfs would wait 30 s).
-  FakeRegistry reg(FixtureImage("alpine"));
-  const std::string layout = FixtureImage("alpine");
+// Makes `reg` send half of every layer and then nothing (grootfs would wait 30 s).
+void StallLayers(FakeRegistry& reg, const std::string& layout) {
   reg.blob_fault = [layout](const std::string& digest, int, const HttpReq&) {
     Fault f;
     std::error_code ec;
@@ -120,6 +126,22 @@ TEST_F(LifetimeTest, NoHelperOutlivesAStoppedOrKilledGrootfs) {
     if (!ec && size > 100000) f.kind = Fault::kStall, f.at = size / 2;
     return f;
   };
+}
+
+pid_t ParentOf(pid_t pid) {
+  const std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(stat.substr(close + 2));
+  std::string state;
+  pid_t ppid = -1;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+TEST_F(LifetimeTest, NoHelperOutlivesAStoppedOrKilledGrootfs) {
+  FakeRegistry reg(FixtureImage("alpine"));
+  StallLayers(reg, FixtureImage("alpine"));
   const std::string stalled = "docker://" + reg.host() + "/alpine:latest";
   const std::string large = MakeLargeTar(10000, 600, 16);
   const fs::path tmp = fs::path(store_) / "tmp";
@@ -166,6 +188,51 @@ TEST_F(LifetimeTest, NoHelperOutlivesAStoppedOrKilledGrootfs) {
   EXPECT_TRUE(MountsUnder(store_).empty());
   CreateOk(OciFixture("alpine"), "after");
   EXPECT_EQ(InRootfs(RootfsOf("after"), "echo ok").out, "ok\n");
+  EXPECT_TRUE(HelpersOf(store_).empty());
+}
+
+// The unpack child dies with its helper, even while grootfs itself cannot end the stream (it is
+// stopped) and in a store with an id mapping (the child's id change clears its death signal:
+// before it was armed again, the child waited on for as long as grootfs was stopped).
+TEST_F(LifetimeTest, AnUnpackChildDiesWithItsHelper) {
+  ASSERT_TRUE(Grootfs(store_, "delete-store").ok());
+  auto r = Grootfs(store_, "init-store", "--uid-mapping", "0:100000:65536", "--gid-mapping",
+                   "0:100000:65536");
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  FakeRegistry reg(FixtureImage("alpine"));
+  StallLayers(reg, FixtureImage("alpine"));
+  int out = -1;
+  const pid_t grootfs = Spawn({"create", "--insecure-registry", reg.host(),
+                               "docker://" + reg.host() + "/alpine:latest", "stalled"},
+                              out);
+  ASSERT_GT(grootfs, 0);
+  pid_t helper = -1;
+  for (int i = 0; i < 1000 && helper < 0; ++i) {
+    const auto helpers = HelpersOf(store_);
+    for (pid_t child : helpers)
+      if (std::find(helpers.begin(), helpers.end(), ParentOf(child)) != helpers.end())
+        helper = ParentOf(child);
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_GT(helper, 0) << "no helper with an unpack child appeared";
+  ASSERT_EQ(kill(grootfs, SIGSTOP), 0);
+  ASSERT_EQ(kill(helper, SIGKILL), 0);
+  const auto took = UntilNoHelpers(store_, 1000ms);
+  EXPECT_LT(took.count(), 1000) << "the unpack child outlived its helper: "
+                                << ::testing::PrintToString(HelpersOf(store_));
+  // grootfs, let go on, sees its helper gone and fails; the next command sweeps what it left.
+  ASSERT_EQ(kill(grootfs, SIGCONT), 0);
+  char buf[4096];
+  std::string text;
+  for (ssize_t n; (n = read(out, buf, sizeof buf)) > 0;) text.append(buf, buf + n);
+  close(out);
+  int ws = 0;
+  waitpid(grootfs, &ws, 0);
+  EXPECT_TRUE(WIFEXITED(ws) && WEXITSTATUS(ws) == 1) << text;
+  EXPECT_TRUE(IsOneLine(text)) << text;
+  r = Grootfs(store_, "clean");
+  EXPECT_TRUE(r.ok()) << r.Describe();
+  EXPECT_TRUE(DirEntries(fs::path(store_) / "tmp").empty());
   EXPECT_TRUE(HelpersOf(store_).empty());
 }
 
