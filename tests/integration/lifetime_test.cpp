@@ -191,6 +191,22 @@ TEST_F(LifetimeTest, NoHelperOutlivesAStoppedOrKilledGrootfs) {
   EXPECT_TRUE(HelpersOf(store_).empty());
 }
 
+// Every error path waits for its helpers: when a failed create has returned, none is left (a
+// corrupted layer, a bad config, a wrong size, a missing tar).
+TEST_F(LifetimeTest, NoHelperOutlivesAFailedCreate) {
+  std::vector<std::vector<std::string>> creates;
+  for (const char* bad : {"corrupted", "also-corrupted", "invalid-config",
+                          "invalid-manifest-size-less-than-physical-size"})
+    creates.push_back({"create", OciFixture(bad), "bad"});
+  creates.push_back({"create", "/nonexistent/image.tar", "bad"});
+  for (const auto& args : creates) {
+    auto r = GrootfsV(store_, args);
+    EXPECT_NE(r.status, 0) << args[1];
+    EXPECT_TRUE(HelpersOf(store_).empty()) << args[1] << ": a helper outlived grootfs";
+  }
+  EXPECT_TRUE(DirEntries(fs::path(store_) / "tmp").empty());
+}
+
 // The unpack child dies with its helper, even while grootfs itself cannot end the stream (it is
 // stopped) and in a store with an id mapping (the child's id change clears its death signal:
 // before it was armed again, the child waited on for as long as grootfs was stopped).
