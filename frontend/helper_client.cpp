@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/util/error.h"
 #include "ipc/channel.h"
@@ -60,6 +61,7 @@ std::unique_ptr<HelperClient> HelperClient::Start(const std::string& helper_bin,
     // exec would make the owner the helper's saved uid, and the owner could signal it.
     if (getuid() == 0 && geteuid() != 0 && (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0))
       _exit(127);
+    lifetime::RestoreSignalMask();  // the frontend's stop signals are not the helper's
     char* const argv[] = {const_cast<char*>("grootfs-helper"), nullptr};
     char* const envp[] = {nullptr};
     execve(path.c_str(), argv, envp);
@@ -71,6 +73,7 @@ std::unique_ptr<HelperClient> HelperClient::Start(const std::string& helper_bin,
   }
   pair->second.Reset();
   err_write.Reset();
+  lifetime::AddHelper(pid, pair->first.get());  // hung up if grootfs is told to stop
   std::unique_ptr<HelperClient> client(
       new HelperClient(std::move(pair->first), std::move(err_read), pid));
   auto payload = ipc::EncodeHello(store);
@@ -98,6 +101,7 @@ HelperClient::~HelperClient() {
 void HelperClient::Finish() {
   if (finished_) return;
   finished_ = true;
+  lifetime::RemoveHelper(pid_);  // before the channel's fd number can be reused
   channel_.Reset();  // the helper sees EOF and exits
   while (waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
   }

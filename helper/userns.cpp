@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/landlock.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -72,7 +73,7 @@ void ConfineTo(int dir, std::span<const int> read_dirs) {
 }
 
 // In the child: wait for the maps, become root of the namespace, confine, run, report, exit.
-[[noreturn]] void ChildMain(int confine, std::span<const int> read_dirs, UniqueFd sync,
+[[noreturn]] void ChildMain(pid_t parent, int confine, std::span<const int> read_dirs, UniqueFd sync,
                             const std::function<Result<ipc::CountReply>()>& work) {
   (void)close(ipc::kHelperChannelFd);  // the child never speaks to the peer
   (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -86,6 +87,9 @@ void ConfineTo(int dir, std::span<const int> read_dirs) {
     _exit(kExitInvariant);
   if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
     Die("cannot become root of the user namespace", kExitInvariant);
+  // The id change cleared the death signal: arm it again, then make sure the helper did not
+  // die in between (the child would have been handed to another parent).
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(kExitInvariant);
   ConfineTo(confine, read_dirs);
   InstallChildSeccomp();
   ChildResult out{};
@@ -109,11 +113,12 @@ Result<ipc::CountReply> RunInStoreUserns(const Session& session, int confine,
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return Error::FromErrno("socketpair");
   UniqueFd parent_end(sv[0]), child_end(sv[1]);
+  const pid_t self = getpid();
   const pid_t pid = fork();
   if (pid < 0) return Error::FromErrno("fork");
   if (pid == 0) {
     parent_end.Reset();  // else a parent that fails before its first write hangs us both
-    ChildMain(confine, read_dirs, std::move(child_end), work);
+    ChildMain(self, confine, read_dirs, std::move(child_end), work);
   }
   child_end.Reset();
 
@@ -130,6 +135,11 @@ Result<ipc::CountReply> RunInStoreUserns(const Session& session, int confine,
   }
   c = 'g';
   if (!mapped || write(parent_end.get(), &c, 1) != 1) parent_end.Reset();  // child sees EOF
+  // While the child works, a peer that hangs up (grootfs killed) ends the helper at once; the
+  // child dies with it (its death signal).
+  pollfd watch[2] = {{parent_end.get(), POLLIN, 0}, {ipc::kHelperChannelFd, POLLRDHUP, 0}};
+  while (parent_end && (poll(watch, 2, -1) < 0 ? errno == EINTR : watch[0].revents == 0))
+    if (watch[1].revents != 0) _exit(kExitRefused);
   ChildResult out{};
   const ssize_t n = parent_end ? read(parent_end.get(), &out, sizeof out) : 0;
   int wstatus = 0;

@@ -280,10 +280,15 @@ int Create(const Invocation& inv) {
 
   auto& log = Logger::Get();
   log.Info("starting", {{"image", ref_text}, {"id", id}});
-  if (inv.with_clean) CleanStore(inv, inv.threshold_bytes);
   const image::ImageSpec spec = LoadImage(inv, ref_text);
   if (spec.layers.empty()) throw Error("image " + ref_text + " has no layers");
   if (spec.layers.size() > 500) throw Error("image " + ref_text + " has more than 500 layers");
+  if (inv.with_clean) {
+    // Unused layers go, but not the ones this image is about to use.
+    std::set<std::string> needed;
+    for (const auto& layer : spec.layers) needed.insert(layer.cache_key);
+    CleanStore(inv, inv.threshold_bytes, needed);
+  }
 
   const store::Owner owner = store::StoreOwner(p);
   // Layers first (each under its own lock), then the image under the shared store lock. A
@@ -303,7 +308,7 @@ int Create(const Invocation& inv) {
     }
     const std::vector<std::string> keys = store::MountOrder(records);
     auto helper = HelperClient::Start(inv.helper_bin, p.root);
-    store::SweepTmp(p, *helper);  // whatever a killed command left half-made
+    (void)store::SweepTmp(p, *helper);  // whatever a killed command left half-made
     store::WorkDir work(p, *helper, disk.backend == store::QuotaBackend::kBtrfs);
     const std::string accounted_by = ApplyQuota(*helper, work, disk, quota);
     store::MakeDir(work.path() + "/rootfs", 0755, owner);
@@ -328,7 +333,7 @@ int Create(const Invocation& inv) {
       helper->MountRootfs(ipc::Area::kTmp, work.name(), keys);
     }
     try {
-      work.CommitTo(p.image(id));
+      work.CommitTo(p.image(id), /*decides=*/true);
     } catch (const Error&) {
       if (lstat(p.image(id).c_str(), &st) == 0) throw Error("image " + id + " already exists");
       throw;

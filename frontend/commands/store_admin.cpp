@@ -17,8 +17,10 @@
 #include <sstream>
 
 #include "frontend/commands/commands.h"
+#include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/store/act_as_owner.h"
+#include "frontend/store/mounts.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -35,6 +37,7 @@ int RunProgram(const std::vector<std::string>& argv) {
     const int devnull = open("/dev/null", O_RDWR);
     (void)dup2(devnull, STDOUT_FILENO);
     (void)dup2(devnull, STDERR_FILENO);
+    lifetime::RestoreSignalMask();  // grootfs's stop signals are blocked for its own thread
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -276,11 +279,15 @@ int DeleteStore(const Invocation& inv) {
       for (const std::string& name : store::ListDir(dir)) {
         try {
           (void)store::Discard(p, *helper, dir + "/" + name);
-        } catch (const Error& e) {
+        } catch (const Error& e) {  // a mount point itself cannot move: detached below
           Logger::Get().Error("cannot-remove", {{"path", dir + "/" + name}, {"error", e.what()}});
         }
       }
     }
+    // What is still mounted inside (someone else's mounts) is detached, never crossed.
+    if (const auto left = store::DetachMountsBeneath(p.root); !left.empty())
+      throw Error("cannot delete the store: " + left.front() +
+                  " is mounted inside it; unmount it, then run delete-store again");
   }
   std::error_code ec;
   for (const std::string& name : store::ListDir(p.root))

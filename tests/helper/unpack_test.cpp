@@ -7,6 +7,7 @@
 #include <sys/xattr.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "helper/fs_at.h"
@@ -371,4 +372,22 @@ TEST(RemoveContents, RemovesDeepTreesWithoutFollowingLinks) {
   EXPECT_EQ(access((outside.path() + "/keep").c_str(), F_OK), 0);
   EXPECT_NE(access((dir.path() + "/d").c_str(), F_OK), 0);
   EXPECT_NE(access((dir.path() + "/out").c_str(), F_OK), 0);
+}
+
+// A removal interrupted while flattening a deep tree leaves .grootfs-deep-N directories at the
+// top; the next removal must not trip over those names (it used to fail with ENOTEMPTY for ever).
+TEST(RemoveContents, FinishesWhatAnInterruptedRemovalOfADeepTreeLeft) {
+  TempDir dir;
+  for (const std::string top : {".grootfs-deep-1", ".grootfs-deep-2", "d"}) {
+    std::string path = dir.path() + "/" + top;  // each one deeper than the fd budget
+    ASSERT_EQ(mkdir(path.c_str(), 0755), 0);
+    for (int i = 0; i < 300; ++i) {
+      path += "/d";
+      ASSERT_EQ(mkdir(path.c_str(), 0755), 0);
+    }
+    std::ofstream(path + "/file") << "x";
+  }
+  auto r = RemoveContents(dir.fd());
+  ASSERT_TRUE(r) << r.error().text;
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
