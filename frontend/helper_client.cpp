@@ -187,9 +187,10 @@ void HelperClient::UnmountRootfs(ipc::Area area, const std::string& name) {
   (void)Call(ipc::Op::kUnmountRootfs, ipc::Encode(ipc::Request{area, name, {}, 0}), -1);
 }
 
-void HelperClient::UnmountMovedMounts() {
-  // The place is a fresh name, so only the moved mounts are looked for.
-  ipc::Request req{ipc::Area::kTmp, "moved-mounts-" + std::to_string(getpid()), {}, ipc::kAndMovedMounts};
+void HelperClient::UnmountMovedMount(std::uint64_t mount_id) {
+  // The place is a fresh name, so only the moved mount is looked for.
+  ipc::Request req{ipc::Area::kTmp, "moved-mount-" + std::to_string(getpid()), {}, ipc::kMovedMount,
+                   mount_id};
   (void)Call(ipc::Op::kUnmountRootfs, ipc::Encode(req), -1);
 }
 

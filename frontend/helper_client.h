@@ -43,9 +43,9 @@ class HelperClient {
   void MountRootfs(ipc::Area area, const std::string& name,
                    const std::vector<std::string>& layer_keys_topmost_first);
   void UnmountRootfs(ipc::Area area, const std::string& name);
-  // Unmounts every rootfs mount of this store that was moved away from its image's place
-  // (the helper finds them by the store's tag and checks each by its mount id).
-  void UnmountMovedMounts();
+  // Unmounts the store's rootfs mount with this mount id wherever a user moved it (the helper
+  // checks it is the store's, by its tag, on an fd pinned to that mount).
+  void UnmountMovedMount(std::uint64_t mount_id);
   void RemoveTree(ipc::Area area, const std::string& name);
   // Puts <area>/<name> (still empty, and a subvolume on btrfs) under a quota of `limit` bytes
   // (0: accounted, no limit). HelperError ENOSYS/ESRCH/ENOTSUP: the store has no quotas on.

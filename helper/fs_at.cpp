@@ -90,6 +90,14 @@ Result<void> RemoveLevel(int top, int dir, std::size_t depth, unsigned& moved) {
 
 }  // namespace
 
+std::string ReadAll(int fd, std::size_t max) {
+  std::string text;
+  char buf[65536];
+  for (ssize_t n; text.size() <= max && (n = read(fd, buf, sizeof buf)) > 0;)
+    text.append(buf, static_cast<std::size_t>(n));
+  return text;
+}
+
 Result<void> RemoveContents(int dir) {
   unsigned moved = 0;
   for (;;) {

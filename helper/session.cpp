@@ -43,14 +43,6 @@ bool InRange(std::uint32_t start, std::uint32_t size) {
   return size > 0 && std::uint64_t{start} + size <= 0xFFFFFFFFull;
 }
 
-std::string ReadAll(int fd) {
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while (text.size() <= kMaxFile && (n = read(fd, buf, sizeof buf)) > 0)
-    text.append(buf, static_cast<std::size_t>(n));
-  return text;
-}
 
 Result<std::string> ReadMarker(int store) {
   auto meta = OpenBeneath(store, "meta", O_RDONLY | O_DIRECTORY);
@@ -64,13 +56,13 @@ Result<std::string> ReadMarker(int store) {
   if (dir_st.st_uid != 0 || st.st_uid != 0 || !S_ISREG(st.st_mode) || (dir_st.st_mode & 022) != 0 ||
       (st.st_mode & 022) != 0)
     return Error{EPERM, "store marker is not root's"};
-  return ReadAll(file->get());
+  return ReadAll(file->get(), kMaxFile);
 }
 
 // A small, world-readable system file, read as the caller (fsuid is the caller's).
 std::string ReadSystemFile(const char* path) {
   auto fd = OpenBeneath(AT_FDCWD, path, O_RDONLY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-  return fd ? ReadAll(fd->get()) : std::string();
+  return fd ? ReadAll(fd->get(), kMaxFile) : std::string();
 }
 
 // The caller's login name from /etc/passwd (no NSS: nothing else is read).
@@ -172,9 +164,8 @@ Result<Session> OpenSession(const std::string& store_path, uid_t caller) {
       return allowed.error();
   }
   // A store made before tags existed is known by its directory's identity.
-  const std::string tag = "grootfs-store:" + (marker->tag.empty() ? std::to_string(st.st_dev) + ":" +
-                                                                     std::to_string(st.st_ino)
-                                                                : marker->tag);
+  const std::string id = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  const std::string tag = "grootfs-store:" + (marker->tag.empty() ? id : marker->tag);
   return Session(std::move(*store), std::move(*marker), tag);
 }
 

@@ -73,14 +73,12 @@ void ConfineTo(int dir, std::span<const int> read_dirs) {
 }
 
 // In the child: wait for the maps, become root of the namespace, confine, run, report, exit.
-[[noreturn]] void ChildMain(pid_t parent, int confine, std::span<const int> read_dirs, UniqueFd sync,
-                            const std::function<Result<ipc::CountReply>()>& work) {
+[[noreturn]] void ChildMain(pid_t parent, int confine, std::span<const int> read_dirs,
+                            UniqueFd sync, const std::function<Result<ipc::CountReply>()>& work) {
   (void)close(ipc::kHelperChannelFd);  // the child never speaks to the peer
   (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-  {  // no supplementary group of the caller's goes into the namespace
-    ScopedCaps caps{CAP_SETGID};
-    if (setgroups(0, nullptr) != 0) Die("cannot drop supplementary groups", kExitInvariant);
-  }
+  // No supplementary group of the caller's goes into the namespace.
+  if (ScopedCaps caps{CAP_SETGID}; setgroups(0, nullptr) != 0) Die("setgroups", kExitInvariant);
   char c = 'u';
   if (unshare(CLONE_NEWUSER) != 0 || write(sync.get(), &c, 1) != 1 ||
       read(sync.get(), &c, 1) != 1 || c != 'g')

@@ -71,7 +71,7 @@ constexpr Shape kShapes[] = {
     {},
     {0, limits::kMaxBaseDirDepth, 0, true, limits::kMaxLayersPerImage},  // UnpackLayer
     {1, limits::kMaxLayersPerImage, 0, false},                           // MountRootfs: layer keys
-    {0, 0, kAndMovedMounts, false},                                      // UnmountRootfs
+    {0, 0, kMovedMount, true},                                           // UnmountRootfs
     {0, 0, 0, false},                                                    // RemoveTree
     {0, 0, 0, true},                                                     // SetQuota: the limit
     {0, 0, 0, false}};                                                   // ReadQuota

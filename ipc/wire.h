@@ -50,9 +50,9 @@ struct ReplyHeader {
 };
 static_assert(sizeof(ReplyHeader) == 16 && std::is_trivially_copyable_v<ReplyHeader>);
 
-// UnmountRootfs flags: also unmount every mount this store's helper made that is no longer at
-// an image's place (a user moved it out of the store, or to another name).
-inline constexpr std::uint32_t kAndMovedMounts = 1;
+// UnmountRootfs flag: also unmount the store's mount whose id is the request's byte count,
+// wherever a user moved it.
+inline constexpr std::uint32_t kMovedMount = 1;
 
 // CountReply flags (UnpackLayer).
 inline constexpr std::uint32_t kLayerRootOpaque = 1;  // the layer's root had an opaque whiteout

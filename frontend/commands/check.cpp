@@ -102,10 +102,11 @@ class Checker {
   // Rootfs mounts of this store that a user moved away from their image's place.
   void MovedMounts() {
     const auto moved = store::MovedMounts(p_);
-    if (moved.empty()) return;
-    if (inv_.repair) helper_.UnmountMovedMounts();
-    for (const auto& point : moved)
-      Problem("a rootfs mount of this store was moved to " + point, inv_.repair);
+    for (const auto& m : moved) Problem("a rootfs mount of this store was moved to " + m.point, false);
+    if (!inv_.repair || moved.empty()) return;
+    const auto still = store::UnmountMovedMounts(p_, helper_);
+    left_ -= static_cast<int>(moved.size() - still.size());
+    std::cout << "repaired: " << moved.size() - still.size() << " moved rootfs mount(s) unmounted\n";
   }
 
   // Every layer: a readable record, its diff dir, and as many bytes of file data as recorded.

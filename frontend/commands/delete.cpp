@@ -42,7 +42,7 @@ int Delete(const Invocation& inv) {
   // A rootfs a user moved away (with its image, perhaps) is still the store's to unmount.
   const bool moved = !store::MovedMounts(p).empty();
   if (lstat(p.image(id).c_str(), &st) != 0) {
-    if (moved) HelperClient::Start(inv.helper_bin, p.root)->UnmountMovedMounts();
+    if (moved) (void)store::UnmountMovedMounts(p, *HelperClient::Start(inv.helper_bin, p.root));
     Logger::Get().Info("image-not-found", {{"id", id}, {"warning", "nothing to delete"}});
     return 0;
   }
@@ -50,7 +50,7 @@ int Delete(const Invocation& inv) {
     throw Error("cannot delete image " + id + ": " + foreign.front() +
                 " is mounted inside it (not by grootfs); unmount it, then delete again");
   auto helper = HelperClient::Start(inv.helper_bin, p.root);
-  if (moved) helper->UnmountMovedMounts();
+  if (moved) (void)store::UnmountMovedMounts(p, *helper);
   store::FileLock store_lock(p, "store", store::FileLock::Mode::kShared);
   if (!store::Discard(p, *helper, p.image(id)))
     Logger::Get().Info("image-not-found", {{"id", id}, {"warning", "deleted concurrently"}});

@@ -21,6 +21,7 @@
 #include "frontend/log.h"
 #include "frontend/store/act_as_owner.h"
 #include "frontend/store/mounts.h"
+#include "frontend/store/moved_mounts.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -261,11 +262,11 @@ int DeleteStore(const Invocation& inv) {
   const bool as_owner = store::ActAsStoreOwner(p.root, /*keep_root=*/true);
   if (store::IsStore(p)) {
     auto helper = HelperClient::Start(inv.helper_bin, p.root);
-    try {
-      helper->UnmountMovedMounts();  // wherever a user carried them
-    } catch (const Error& e) {  // the sweep ran; only the look at a fresh tmp/ name failed
-      Logger::Get().Error("moved-mounts", {{"error", e.what()}});
-    }
+    // Wherever a user carried them; one that cannot be unmounted keeps the store (and its
+    // marker, so its mounts still count against its limit) until it can.
+    if (const auto left = store::UnmountMovedMounts(p, *helper); !left.empty())
+      throw Error("cannot delete store " + p.root + ": its rootfs mount at " + left.front() +
+                  " cannot be unmounted");
     store::FileLock store_lock;
     try {
       store_lock = store::FileLock(p, "store", store::FileLock::Mode::kExclusive);

@@ -35,9 +35,8 @@ Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span
   auto target = OpenPlaceDir(s, req.area, req.name, "rootfs");
   auto upper = OpenPlaceDir(s, req.area, req.name, "diff");
   auto work = OpenPlaceDir(s, req.area, req.name, "work");
-  if (!target) return target.error();
-  if (!upper) return upper.error();
-  if (!work) return work.error();
+  for (const Result<UniqueFd>* dir : {&target, &upper, &work})
+    if (!*dir) return dir->error();
   if (auto room = CheckMountLimit(s); !room) return room.error();
 
   // The overlay keeps the credentials it is created with and copies up with them: the store
@@ -76,10 +75,10 @@ Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span
 // following symlinks (crossing onto the mount is the point); only an overlay (what MountRootfs
 // makes) sitting exactly there is unmounted, through /proc/self/fd/N of that fd: a mount
 // someone else put there is left alone (RemoveTree then stops at it). Nothing mounted is success.
-// With kAndMovedMounts, the store's mounts that were moved away are unmounted too
-// (store_mounts.cpp).
+// With kMovedMount, the store's mount whose id is `bytes` is unmounted too, wherever a user
+// moved it (store_mounts.cpp).
 Result<Payload> HandleUnmountRootfs(Session& s, const ipc::Request& req, std::span<UniqueFd>) {
-  if ((req.flags & ipc::kAndMovedMounts) != 0) UnmountMovedMounts(s);
+  if ((req.flags & ipc::kMovedMount) != 0) UnmountMovedMount(s, req.bytes);
   for (;;) {  // a rootfs mounted twice is unmounted twice
     auto rootfs = OpenPlaceDir(s, req.area, req.name, "rootfs", kStrictCrossMounts);
     if (!rootfs) return rootfs.error().code == ENOENT ? Result<Payload>(Payload{}) : rootfs.error();

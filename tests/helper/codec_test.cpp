@@ -190,8 +190,9 @@ TEST(Channel, RefusesMalformedDatagrams) {
 }
 
 TEST(Codec, UnmountRootfsMayAlsoAskForMovedMounts) {
-  auto m = Decode(Op::kUnmountRootfs, Encode(Request{Area::kTmp, "w", {}, kAndMovedMounts}));
+  auto m = Decode(Op::kUnmountRootfs, Encode(Request{Area::kTmp, "w", {}, kMovedMount, 42}));
   ASSERT_TRUE(m);
-  EXPECT_EQ(m->flags, kAndMovedMounts);
+  EXPECT_EQ(m->flags, kMovedMount);
+  EXPECT_EQ(m->bytes, 42u);
   EXPECT_FALSE(Decode(Op::kUnmountRootfs, Encode(Request{Area::kTmp, "w", {}, 2})));
 }
