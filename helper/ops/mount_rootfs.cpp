@@ -61,8 +61,7 @@ Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span
     return Error::FromErrno("overlay option userxattr");
   if (fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
     return Error::FromErrno("overlay mount");
-  unsigned attrs = MOUNT_ATTR_NODEV;
-  if (s.rootless()) attrs |= MOUNT_ATTR_NOSUID;
+  const unsigned attrs = MOUNT_ATTR_NODEV | (s.rootless() ? MOUNT_ATTR_NOSUID : 0u);
   UniqueFd mnt(fsmount(fs.get(), FSMOUNT_CLOEXEC, attrs));
   if (!mnt) return Error::FromErrno("fsmount");
   if (move_mount(mnt.get(), "", target->get(), "",

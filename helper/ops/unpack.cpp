@@ -88,12 +88,13 @@ void Implied(Unpack& u, const std::vector<std::string>& parts, std::size_t n, in
         (void)fchmod(dir, st.st_mode & 07777);
         std::string names(65536, '\0'), value(65536, '\0');
         const ssize_t len = flistxattr(d->get(), names.data(), names.size());
-        for (ssize_t k = 0; k < len; k += static_cast<ssize_t>(std::strlen(&names[k])) + 1) {
+        names.resize(len > 0 ? static_cast<std::size_t>(len) : 0);
+        for (std::size_t k = 0; k < names.size(); k += std::strlen(&names[k]) + 1) {
           const ssize_t v = fgetxattr(d->get(), &names[k], value.data(), value.size());
           if (v >= 0 && AllowedXattr(&names[k]))
-            (void)fsetxattr(dir, &names[k], value.data(), v, 0);
+            (void)fsetxattr(dir, &names[k], value.data(), static_cast<std::size_t>(v), 0);
         }
-        u.dir_times.push_back({{parts.begin(), parts.begin() + n}, st.st_mtim});
+        u.dir_times.push_back({{parts.begin(), parts.begin() + static_cast<long>(n)}, st.st_mtim});
         return;
       }
     }
