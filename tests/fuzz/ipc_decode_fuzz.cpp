@@ -43,7 +43,8 @@ Allowed AllowedFor(std::uint16_t op) {
       return {1, ipc::limits::kMaxLayersPerImage, 0};
     case ipc::Op::kSetQuota:
       return {0, 0, 0, true};
-    case ipc::Op::kUnmountRootfs:
+    case ipc::Op::kUnmountRootfs:  // kMovedMount: the byte count is a mount id
+      return {0, 0, ipc::kMovedMount, true};
     case ipc::Op::kRemoveTree:
     case ipc::Op::kReadQuota:
       return {0, 0, 0};

@@ -43,6 +43,7 @@ seeds("ipc_decode_fuzz", {
     "mount": req(2, b"image-1", (b"layer-a", b"layer-b", b"layer-c"), 1),
     "mount_no_layers": req(2, b"image-1"),
     "unmount": req(2, b"image-1"),
+    "unmount_moved": req(1, b"moved-mount-1", (), 1, 4242),
     "remove": req(3, b"abc123"),
     "bad_area": req(4, b"x"),
     "dotdot_name": req(1, b".."),
@@ -58,6 +59,7 @@ seeds("ipc_decode_fuzz", {
 # store_marker_fuzz: marker text [NUL subordinate-id file text].
 seeds("store_marker_fuzz", {
     "root": "grootfs-store-v1\nowner:0:0\n",
+    "tagged": "grootfs-store-v1\nowner:0:0\nmountlimit:1000\ntag:0123456789abcdef0123456789abcdef\n",
     "rootless": "grootfs-store-v1\nowner:1000:1000\nuidmap:0:1000:1\nuidmap:1:100000:65536\n"
                 "gidmap:0:1000:1\ngidmap:1:100000:65536\n\0alice:100000:65536\n1000:200000:10\n",
     "outside_subids": "grootfs-store-v1\nowner:1000:1000\nuidmap:0:500000:10\ngidmap:0:500000:10\n"
