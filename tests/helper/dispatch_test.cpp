@@ -149,6 +149,8 @@ TEST(Quota, ALimitNear2To64StaysALimit) {
 
 // What /proc/PID/setgroups says inside the unpack child's namespace.
 std::string SetgroupsInChild(const helper::StoreMarker& marker) {
+  auto [channel, peer] = Pair();  // the helper watches fd 3, its channel, while a child works
+  EXPECT_EQ(dup2(channel.get(), ipc::kHelperChannelFd), ipc::kHelperChannelFd);
   helper::Session session(ipc::UniqueFd(open("/", O_PATH | O_CLOEXEC)), marker, "tag");
   ipc::UniqueFd proc(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   auto r = helper::RunInStoreUserns(session, proc.get(), {}, []() -> ipc::Result<ipc::CountReply> {
@@ -179,6 +181,8 @@ TEST(UnpackChildDeathTest, AMapTheKernelRefusesEndsBothSidesPromptly) {
   EXPECT_EXIT(
       {
         alarm(10);  // a hang is a failure, not a wait for ctest's timeout
+        auto channel = Pair();
+        (void)dup2(channel.first.get(), ipc::kHelperChannelFd);
         helper::Session session(ipc::UniqueFd(open("/", O_PATH | O_CLOEXEC)), bad, "tag");
         ipc::UniqueFd proc(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         auto r = helper::RunInStoreUserns(session, proc.get(), {},
