@@ -207,7 +207,9 @@ int Create(const Invocation& inv) {
   if (inv.with_clean) CleanStore(inv, inv.threshold_bytes);
   const image::ImageSpec spec = LoadImage(inv, ref_text);
   if (spec.layers.empty()) throw Error("image " + ref_text + " has no layers");
-  if (spec.layers.size() > 500) throw Error("image " + ref_text + " has more than 500 layers");
+  if (spec.layers.size() > 500)  // OVL_MAX_STACK, on every kernel; refused before any unpack
+    throw Error("image " + ref_text + " has " + std::to_string(spec.layers.size()) +
+                " layers; overlay stacks at most 500 on every kernel");
 
   const store::Owner owner = store::StoreOwner(p);
   // Layers first (each under its own lock), then the image under the shared store lock. A

@@ -51,7 +51,6 @@ run apparmor_parser -r -W "$PROFILE"
 cat /sys/kernel/security/apparmor/profiles
 grep -qx 'grootfs-helper (enforce)' /sys/kernel/security/apparmor/profiles || fail "grootfs-helper is not loaded in enforce mode"
 ok "grootfs-helper (enforce)"
-require_lowerdir_plus
 
 add_user alice "$ALICE" "$SUB"
 mkdir -p /var/lib/grootfs "$(dirname "$ALICE_PLAIN_STORE")"

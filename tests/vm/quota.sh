@@ -22,7 +22,6 @@
 # Usage: quota.sh [--apparmor]
 # shellcheck source=lib.sh
 . "$VM_LIB"
-require_lowerdir_plus
 APPARMOR=0
 [[ "${1:-}" == --apparmor ]] && APPARMOR=1
 
