@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "frontend/kernel_features.h"
 #include "frontend/log.h"
 #include "frontend/util/error.h"
 #include "ipc/channel.h"
@@ -110,6 +111,7 @@ std::vector<std::byte> HelperClient::Call(ipc::Op op, const std::vector<std::byt
 ipc::CountReply HelperClient::UnpackLayer(const std::string& work,
                                           const std::vector<std::string>& base_dir, int stream_fd,
                                           std::uint64_t budget) {
+  LogLandlockOnce();
   auto out = Call(ipc::Op::kUnpackLayer,
                   ipc::Encode(ipc::Request{ipc::Area::kTmp, work, base_dir, 0, budget}), stream_fd);
   auto reply = ipc::DecodeCountReply(out);

@@ -57,7 +57,7 @@ if [[ -d "$LAYERS" ]]; then
     "$GROOTFS" --store "$STORE" delete "layers-$n" || fail "delete layers-$n"
   done
   cached=$(ls "$STORE/layers" | wc -l)
-  if err=$("$GROOTFS" --store "$STORE" create "oci://$LAYERS:501" layers-501 2>&1 >/dev/null); then
+  if err=$("$GROOTFS" --store "$STORE" create "oci://$LAYERS:501" layers-501 2>&1); then
     fail "an image of 501 layers was created"
   fi
   echo "$err"
