@@ -13,7 +13,7 @@ namespace grootfs::helper {
 namespace {
 
 // What the requests need, and why:
-//   CAP_SYS_ADMIN     MountRootfs, UnmountRootfs: fsopen/fsmount/move_mount/umount2;
+//   CAP_SYS_ADMIN     MountRootfs, UnmountRootfs: fsopen/fsmount/move_mount/umount2, mount;
 //                     SetQuota, ReadQuota: quotactl_fd, the btrfs qgroup limit ioctl
 //   CAP_SETUID/SETGID UnpackLayer, RemoveTree: write the child's uid_map/gid_map
 //   CAP_SETFCAP       the same, for a root store, whose identity map includes host root

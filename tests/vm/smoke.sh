@@ -99,11 +99,17 @@ MAP=(--uid-mapping 0:4294967294:1 --uid-mapping 1:1:4294967293
      --gid-mapping 0:4294967294:1 --gid-mapping 1:1:4294967293)
 run "$GROOTFS" --store "$GARDEN" init-store "${MAP[@]}"
 [[ "$(stat -c %u "$GARDEN")" == 4294967294 ]] || fail "$GARDEN is not 4294967294's"
-lifecycle "$GARDEN" garden
-out=$(run "$GROOTFS" --store "$GARDEN" create "$ALPINE" garden2) || fail "create garden2"
-run "$GROOTFS" --store "$GARDEN" stats garden2 >/dev/null || fail "stats garden2"
+out=$(run "$GROOTFS" --store "$GARDEN" create "$ALPINE" garden) || fail "create in $GARDEN"
+rootfs=$(rootfs_of "$out")
+# The container's root is the store's owner, as Garden runs it: a user namespace mapping
+# 4294967294 to root (files host root made there would be out of the store's maps).
+as_garden() { setpriv --reuid=4294967294 --regid=4294967294 --clear-groups -- unshare --user --map-root-user "$@"; }
+run as_garden chroot "$rootfs" /bin/sh -euc 'rm /etc/hostname; rm -r /etc/apk; mkdir /etc/apk
+  echo hello >/root/new; mv /etc/issue /etc/issue.moved; echo workload ok' || fail "workload in $rootfs"
+run "$GROOTFS" --store "$GARDEN" stats garden | grep -q '"exclusive_bytes_used":[1-9]' || fail "stats garden"
 run "$GROOTFS" --store "$GARDEN" check || fail "check $GARDEN"
-run "$GROOTFS" --store "$GARDEN" delete garden2 || fail "delete garden2"
+run "$GROOTFS" --store "$GARDEN" delete garden || fail "delete garden"
+[[ ! -e "$GARDEN/images/garden" ]] || fail "$GARDEN/images/garden still there after delete"
 run "$GROOTFS" --store "$GARDEN" clean || fail "clean $GARDEN"
 run "$GROOTFS" --store "$GARDEN" delete-store || fail "delete-store $GARDEN"
 run umount /mnt/xfs
