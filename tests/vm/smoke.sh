@@ -104,7 +104,7 @@ rootfs=$(rootfs_of "$out")
 # The container's root is the store's owner, as Garden runs it: a user namespace mapping
 # 4294967294 to root (files host root made there would be out of the store's maps).
 as_garden() { setpriv --reuid=4294967294 --regid=4294967294 --clear-groups -- unshare --user --map-root-user "$@"; }
-run as_garden chroot "$rootfs" /bin/sh -euc 'rm /etc/hostname; rm -r /etc/apk; mkdir /etc/apk
+run as_garden chroot "$rootfs" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin /bin/sh -euc 'rm /etc/hostname; rm -r /etc/apk; mkdir /etc/apk
   echo hello >/root/new; mv /etc/issue /etc/issue.moved; echo workload ok' || fail "workload in $rootfs"
 run "$GROOTFS" --store "$GARDEN" stats garden | grep -q '"exclusive_bytes_used":[1-9]' || fail "stats garden"
 run "$GROOTFS" --store "$GARDEN" check || fail "check $GARDEN"
