@@ -122,6 +122,7 @@ std::string GlobalUsage() {
       "  --log-level debug|info|error|fatal  (default fatal; info with a log file)\n"
       "  --log-file FILE                log here instead of stderr\n"
       "  --helper-bin PATH              the privileged helper\n"
+      "  --version, -v                  print the version and exit\n"
       "\n"
       "commands:\n";
   for (const auto& [name, spec] : Commands()) {
@@ -189,11 +190,16 @@ class Parser {
       } else {
         ParseCommand();
       }
-    } else if (!error_) {
+    } else if (!error_ && !version_) {
       help_ = true;  // no command at all: as urfave/cli, show the usage
     }
 
     Invocation inv;
+    if (version_ && !help_) {
+      inv.command = "help";
+      inv.usage = std::string("grootfs version ") + kVersion;
+      return inv;
+    }
     if (help_) {
       inv.command = "help";
       inv.usage = help_command_.empty() ? GlobalUsage() : CommandUsage(help_command_);
@@ -259,6 +265,10 @@ class Parser {
       ++pos_;
       if (IsHelpFlag(*flag)) {
         help_ = help_ || TakeBool(*flag, "");  // --help=false is no help
+        continue;
+      }
+      if (flag->name == "version" || flag->name == "v") {  // as urfave/cli: print and stop
+        version_ = version_ || TakeBool(*flag, "");
         continue;
       }
       const auto spec = GlobalFlags().find(flag->name);
@@ -456,6 +466,7 @@ class Parser {
   std::size_t pos_ = 0;
   std::optional<std::string> error_;  // the first problem; reported unless --help shows up
   bool help_ = false;
+  bool version_ = false;
   std::string help_command_;
   std::string command_;
   std::map<std::string, std::string> globals_;

@@ -13,6 +13,7 @@
 namespace grootfs::frontend {
 
 inline constexpr const char* kDefaultStorePath = "/var/lib/grootfs/store";
+inline constexpr const char* kVersion = GROOTFS_VERSION;  // the project's version (CMake)
 
 // One --uid-mapping/--gid-mapping: NS:HOST:SIZE.
 struct IdMapping {

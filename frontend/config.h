@@ -39,8 +39,10 @@ struct Config {
     std::optional<std::int64_t> store_size_bytes;
   } init;
 
-  // One line per unknown key (e.g. "unknown config key create.disk_limit in FILE"), for the
-  // caller to log.
+  // One line per unknown key, naming the nearest known one (e.g. "unknown config key stroe in
+  // FILE (nearest known key: store)"), for the caller to log. Keys grootfs or BOSH's garden job
+  // write that mean nothing here (tardis_bin, metron_endpoint, log_timestamp_format,
+  // init.with_direct_io) are accepted silently.
   std::vector<std::string> warnings;
 };
 

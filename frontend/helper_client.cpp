@@ -40,6 +40,7 @@ std::unique_ptr<HelperClient> HelperClient::Start(const std::string& helper_bin,
   if (pipe2(err_pipe, O_CLOEXEC) != 0) throw Error("pipe: " + std::string(std::strerror(errno)));
   ipc::UniqueFd err_read(err_pipe[0]), err_write(err_pipe[1]);
 
+  const std::string exec_failed = "grootfs-helper: cannot execute " + path + ": ";
   const pid_t pid = fork();
   if (pid < 0) throw Error("fork: " + std::string(std::strerror(errno)));
   if (pid == 0) {
@@ -56,9 +57,17 @@ std::unique_ptr<HelperClient> HelperClient::Start(const std::string& helper_bin,
       (void)dup2(devnull, STDIN_FILENO);
       (void)dup2(devnull, STDOUT_FILENO);
     }
+    // Root acting as a store's owner (act_as_owner.h) starts the helper as root again: else
+    // exec would make the owner the helper's saved uid, and the owner could signal it.
+    if (getuid() == 0 && geteuid() != 0 && (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0))
+      _exit(127);
     char* const argv[] = {const_cast<char*>("grootfs-helper"), nullptr};
     char* const envp[] = {nullptr};
     execve(path.c_str(), argv, envp);
+    const char* why = std::strerror(errno);  // glibc's table: no allocation after fork
+    (void)!write(STDERR_FILENO, exec_failed.data(), exec_failed.size());
+    (void)!write(STDERR_FILENO, why, std::strlen(why));
+    (void)!write(STDERR_FILENO, "\n", 1);
     _exit(127);
   }
   pair->second.Reset();
@@ -74,33 +83,67 @@ HelperClient::HelperClient(ipc::UniqueFd channel, ipc::UniqueFd stderr_pipe, pid
     : channel_(std::move(channel)), stderr_pipe_(std::move(stderr_pipe)), pid_(pid) {}
 
 HelperClient::~HelperClient() {
-  channel_.Reset();  // the helper sees EOF and exits
-  int status = 0;
-  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(stderr_pipe_.get(), buf, sizeof buf)) > 0) text.append(buf, buf + n);
+  Finish();
   std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
+  while (start < stderr_text_.size()) {
+    std::size_t end = stderr_text_.find('\n', start);
+    if (end == std::string::npos) end = stderr_text_.size();
     if (end > start)
-      Logger::Get().Error("helper-stderr", {{"line", text.substr(start, end - start)}});
+      Logger::Get().Error("helper-stderr", {{"line", stderr_text_.substr(start, end - start)}});
     start = end + 1;
   }
-  Logger::Get().Debug("helper-exited", {{"status", WIFEXITED(status) ? WEXITSTATUS(status) : -1}});
+  Logger::Get().Debug("helper-exited",
+                      {{"status", WIFEXITED(status_) ? WEXITSTATUS(status_) : -1}});
+}
+
+void HelperClient::Finish() {
+  if (finished_) return;
+  finished_ = true;
+  channel_.Reset();  // the helper sees EOF and exits
+  while (waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
+  }
+  // The helper is gone; whatever it wrote is in the pipe. Non-blocking, so a child of the helper
+  // that still holds the pipe's other end cannot hang us.
+  (void)fcntl(stderr_pipe_.get(), F_SETFL, O_NONBLOCK);
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(stderr_pipe_.get(), buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0) stderr_text_.append(buf, buf + n);
+}
+
+std::string HelperClient::EndReason(const std::string& seen) {
+  Finish();
+  std::string last;
+  std::size_t start = 0;
+  while (start < stderr_text_.size()) {
+    std::size_t end = stderr_text_.find('\n', start);
+    if (end == std::string::npos) end = stderr_text_.size();
+    if (end > start) last = stderr_text_.substr(start, end - start);
+    start = end + 1;
+  }
+  // Die's lines are "grootfs-helper: WHY"; a WHY that names the helper itself reads once.
+  const std::string prefix = "grootfs-helper: ";
+  if (last.rfind(prefix + "grootfs-helper ", 0) == 0) last.erase(0, prefix.size());
+  if (!last.empty()) return last.rfind("grootfs-helper", 0) == 0 ? last : prefix + last;
+  if (WIFSIGNALED(status_))
+    return "grootfs-helper was killed by signal " + std::to_string(WTERMSIG(status_)) + " (" +
+           strsignal(WTERMSIG(status_)) + ")";
+  return "grootfs-helper ended the session without a reason (exit status " +
+         std::to_string(WIFEXITED(status_) ? WEXITSTATUS(status_) : -1) +
+         (seen.empty() ? "" : "; the channel said: " + seen) + ")";
 }
 
 std::vector<std::byte> HelperClient::Call(ipc::Op op, const std::vector<std::byte>& payload,
                                           int fd) {
+  if (finished_) throw Error(EndReason(""));
   std::vector<int> fds;
   if (fd >= 0) fds.push_back(fd);
+  // A helper that died (at start-up, or on a request) wrote its reason on stderr: that is the
+  // error, in one line, with or without a log file.
   if (auto sent = ipc::SendRequest(channel_.get(), op, payload, fds); !sent)
-    throw Error("grootfs-helper is gone: " + std::string(std::strerror(sent.error().code)));
+    throw Error(EndReason(sent.error().text));
   auto reply = ipc::ReceiveReply(channel_.get(), op);
-  if (!reply) throw Error("grootfs-helper ended the session (see the log)");
+  if (!reply) throw Error(EndReason(reply.error().text));
   if (reply->header.status != 0) {
     std::string text(reinterpret_cast<const char*>(reply->payload.data()), reply->payload.size());
     throw HelperError(Describe(reply->header.status, text), reply->header.status);

@@ -54,10 +54,19 @@ class HelperClient {
  private:
   HelperClient(ipc::UniqueFd channel, ipc::UniqueFd stderr_pipe, pid_t pid);
   std::vector<std::byte> Call(ipc::Op op, const std::vector<std::byte>& payload, int fd);
+  // Ends the session once: closes the channel, reaps the helper, keeps what it wrote on stderr.
+  void Finish();
+  // Why the helper ended the session without a reply: the last line it wrote on stderr (its
+  // Die line), else the signal that killed it, else its exit status and `seen` (what the
+  // channel reported). Finishes the session.
+  std::string EndReason(const std::string& seen);
 
   ipc::UniqueFd channel_;
   ipc::UniqueFd stderr_pipe_;
   pid_t pid_;
+  bool finished_ = false;
+  int status_ = 0;  // waitpid's
+  std::string stderr_text_;
 };
 
 // The helper path: --helper-bin / helper_bin if given, else ../libexec/grootfs/grootfs-helper

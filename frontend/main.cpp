@@ -1,6 +1,7 @@
 // grootfs: the unprivileged frontend. Parses the command line, runs one command, and on
 // failure prints one line on stdout and exits non-zero, as the contract says.
 #include <signal.h>
+#include <unistd.h>
 
 #include <exception>
 #include <iostream>
@@ -46,8 +47,15 @@ int main(int argc, char** argv) {
     }
     log.Configure(inv.log_level, inv.log_file);
     log.SetCommand(inv.command);
-    for (const auto& warning : inv.config_warnings)
+    log.Debug("grootfs", {{"version", grootfs::frontend::kVersion}});
+    // A mistyped key is not fatal (BOSH writes keys of its own), but it must be visible: in the
+    // log, and on stderr when that is a terminal (Garden takes any non-JSON stderr line as an
+    // error, so never there).
+    const bool terminal = isatty(STDERR_FILENO) == 1;
+    for (const auto& warning : inv.config_warnings) {
       log.Info("config-warning", {{"warning", warning}});
+      if (terminal) std::cerr << "grootfs: warning: " << warning << std::endl;
+    }
     return Dispatch(inv);
   } catch (const std::exception& e) {
     std::string line = e.what();

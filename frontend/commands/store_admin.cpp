@@ -3,7 +3,9 @@
 // store's ids own still go through the helper.
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -119,9 +121,20 @@ constexpr const char* kAreas[] = {"images", "layers", "tmp", "locks"};
 
 // The store directory, opened without following a link and taken over by root (0700): from
 // here on no one else can add, swap or remove anything in it while root builds it.
+// The store's path may hold no symlink (the helper refuses one too): so no component a user
+// controls can point root's init-store at another directory.
 ipc::UniqueFd TakeStoreDir(const std::string& root) {
-  if (mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) throw Error(Errno("mkdir " + root));
-  ipc::UniqueFd fd(open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  std::filesystem::path path = std::filesystem::path(root).lexically_normal();
+  if (!path.has_filename()) path = path.parent_path();  // a trailing slash
+  open_how how{};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  ipc::UniqueFd parent(static_cast<int>(syscall(SYS_openat2, AT_FDCWD,
+                                                path.parent_path().c_str(), &how, sizeof how)));
+  if (!parent) throw Error(Errno("cannot open the store's parent " + path.parent_path().string()));
+  const std::string name = path.filename().string();
+  if (mkdirat(parent.get(), name.c_str(), 0700) != 0 && errno != EEXIST) throw Error(Errno("mkdir " + root));
+  ipc::UniqueFd fd(openat(parent.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   struct stat was{};
   if (!fd || fstat(fd.get(), &was) != 0) throw Error(Errno(root + " is not a directory"));
   if (fchown(fd.get(), 0, 0) != 0 || fchmod(fd.get(), 0700) != 0) throw Error(Errno("cannot take " + root));
@@ -165,6 +178,38 @@ void WriteMarker(int meta, const std::string& text) {
     throw Error(Errno("cannot write the store marker"));
 }
 
+// Makes the store's missing parent directories, root's and mode 0755, as GrootFS does
+// (os.MkdirAll). Each component is made with mkdirat beneath an O_DIRECTORY|O_NOFOLLOW fd of
+// the one before, so a symlink on the way is refused, never followed. Nothing is done when the
+// parent already exists.
+void MakeStoreParents(const std::string& store) {
+  namespace fs = std::filesystem;
+  const fs::path parent = fs::path(store).lexically_normal().parent_path();
+  struct stat st{};
+  if (parent.empty() || stat(parent.c_str(), &st) == 0) return;
+  ipc::UniqueFd dir(open(parent.is_absolute() ? "/" : ".", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+  if (!dir) throw Error(Errno("cannot open " + std::string(parent.is_absolute() ? "/" : ".")));
+  fs::path done = parent.is_absolute() ? fs::path("/") : fs::path();
+  for (const fs::path& part : parent.relative_path()) {
+    if (part.empty() || part == ".") continue;
+    done /= part;
+    const bool made = mkdirat(dir.get(), part.c_str(), 0755) == 0;
+    if (!made && errno != EEXIST) throw Error(Errno("mkdir " + done.string()));
+    ipc::UniqueFd next(
+        openat(dir.get(), part.c_str(), O_DIRECTORY | O_NOFOLLOW | O_RDONLY | O_CLOEXEC));
+    if (!next) {
+      if (errno == ELOOP || errno == ENOTDIR)
+        throw Error("cannot make the store's parent " + done.string() +
+                    ": it is a symlink or not a directory (give the store's real path)");
+      throw Error(Errno("cannot open " + done.string()));
+    }
+    // mkdirat's mode is masked by the umask; GrootFS's parents are 0755 whatever it is.
+    if (made && (fchown(next.get(), 0, 0) != 0 || fchmod(next.get(), 0755) != 0))
+      throw Error(Errno("cannot secure " + done.string()));
+    dir = std::move(next);
+  }
+}
+
 }  // namespace
 
 int InitStore(const Invocation& inv) {
@@ -175,6 +220,7 @@ int InitStore(const Invocation& inv) {
     for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
     throw Error("this kernel lacks " + list + ", which grootfs-helper needs (Linux 5.15 has all)");
   }
+  MakeStoreParents(inv.store);
   const store::Paths p{inv.store};
   if (inv.store_size_bytes && *inv.store_size_bytes > 0)
     MountBackingStore(inv, p.root + ".backing-store");
@@ -213,7 +259,7 @@ int DeleteStore(const Invocation& inv) {
     throw Error(p.root + " is not a grootfs store");
   // Everything inside the store is removed as its owner: a link planted there leads nowhere
   // the owner could not write to by himself. Rootfs mounts go through the helper.
-  const bool as_owner = store::ActAsStoreOwner(p.root);
+  const bool as_owner = store::ActAsStoreOwner(p.root, /*keep_root=*/true);
   if (store::IsStore(p)) {
     auto helper = HelperClient::Start(inv.helper_bin, p.root);
     try {

@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/openat2.h>
 #include <sys/capability.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -14,31 +16,47 @@
 #include "ipc/unique_fd.h"
 
 namespace grootfs::frontend::store {
-
 namespace {
+
 std::vector<gid_t> root_groups;
+constexpr uid_t kNobody = 65534;
+
+// Only CAP_DAC_READ_SEARCH effective; and permitted, unless root must come back.
+void KeepReadSearch(bool keep_root) {
+  cap_t caps = cap_get_proc();
+  const cap_value_t read_search = CAP_DAC_READ_SEARCH;
+  const bool done = caps != nullptr && cap_clear_flag(caps, CAP_EFFECTIVE) == 0 &&
+                    (keep_root || cap_clear_flag(caps, CAP_PERMITTED) == 0) &&
+                    cap_set_flag(caps, CAP_PERMITTED, 1, &read_search, CAP_SET) == 0 &&
+                    cap_set_flag(caps, CAP_EFFECTIVE, 1, &read_search, CAP_SET) == 0 &&
+                    cap_set_proc(caps) == 0;
+  if (caps != nullptr) cap_free(caps);
+  if (!done) throw Error(std::string("cannot limit capabilities: ") + std::strerror(errno));
+}
+
 }  // namespace
 
-bool ActAsStoreOwner(const std::string& store) {
+bool ActAsStoreOwner(const std::string& store, bool keep_root) {
   if (geteuid() != 0) return false;
-  ipc::UniqueFd fd(open(store.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  open_how how{};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  ipc::UniqueFd fd(static_cast<int>(syscall(SYS_openat2, AT_FDCWD, store.c_str(), &how, sizeof how)));
   struct stat st {};
-  if (!fd || fstat(fd.get(), &st) != 0 || (st.st_uid == 0 && st.st_gid == 0)) return false;
+  if (!fd && errno != ENOENT)
+    throw Error("cannot open the store " + store + ": " + std::strerror(errno) +
+                (errno == ELOOP ? " (its path may hold no symlink)" : ""));
+  if (!fd) st.st_uid = st.st_gid = kNobody;  // not there now: whatever appears is not root's
+  else if (fstat(fd.get(), &st) != 0) throw Error(std::string("cannot stat the store: ") + std::strerror(errno));
+  if (st.st_uid == 0 && st.st_gid == 0) return false;
   const int n = getgroups(0, nullptr);
   root_groups.assign(static_cast<std::size_t>(n > 0 ? n : 0), 0);
-  if (n < 0 || getgroups(n, root_groups.data()) != n || setgroups(0, nullptr) != 0 || setresgid(static_cast<gid_t>(-1), st.st_gid,
-                                              static_cast<gid_t>(-1)) != 0 ||
+  if (n < 0 || getgroups(n, root_groups.data()) != n || setgroups(0, nullptr) != 0 ||
+      setresgid(static_cast<gid_t>(-1), st.st_gid, static_cast<gid_t>(-1)) != 0 ||
       setresuid(static_cast<uid_t>(-1), st.st_uid, static_cast<uid_t>(-1)) != 0 ||
       geteuid() != st.st_uid || getegid() != st.st_gid)
     throw Error(std::string("cannot act as the store's owner: ") + std::strerror(errno));
-  // The effective set was cleared by the change of euid; permitted kept (real uid is 0).
-  cap_t caps = cap_get_proc();
-  const cap_value_t read_search = CAP_DAC_READ_SEARCH;
-  const bool raised = caps != nullptr && cap_clear_flag(caps, CAP_EFFECTIVE) == 0 &&
-                      cap_set_flag(caps, CAP_EFFECTIVE, 1, &read_search, CAP_SET) == 0 &&
-                      cap_set_proc(caps) == 0;
-  if (caps != nullptr) cap_free(caps);
-  if (!raised) throw Error(std::string("cannot keep read access: ") + std::strerror(errno));
+  KeepReadSearch(keep_root);  // the change of euid cleared the effective set
   Logger::Get().Debug("acting-as-store-owner", {{"uid", st.st_uid}, {"gid", st.st_gid}});
   return true;
 }

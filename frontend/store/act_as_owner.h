@@ -5,17 +5,19 @@
 
 namespace grootfs::frontend::store {
 
-// When the frontend runs as root and the store directory (opened without following a link)
-// belongs to another user, the process takes that user's effective ids and no supplementary
-// groups for the rest of the command, keeping only CAP_DAC_READ_SEARCH effective (to read
-// image sources root can read). Every path the frontend then follows inside the store, which
-// that user can change, leads nowhere the user could not write to by himself. The real and
-// saved ids stay 0, so the helper still sees a root caller. No-op for other callers, for a
-// store owned by root, and for a store that does not exist (the command reports that).
+// When the frontend runs as root and the store directory (its path resolved without following
+// any symlink) belongs to another user, the process takes that user's effective ids and no
+// supplementary groups for the rest of the command, with CAP_DAC_READ_SEARCH as its only
+// capability (to read image sources root can read). Every path the frontend then follows inside
+// the store, which that user can change, leads nowhere the user could not write to himself.
+// The real and saved ids stay 0, so the helper still sees a root caller and the owner cannot
+// signal the process. It fails closed: a store that is not there makes the process nobody
+// (65534) for the command, a path with a symlink is refused. `keep_root` keeps the permitted
+// capabilities for BackToRoot (delete-store). No-op for other callers and root's own store.
 // Returns whether the ids changed.
-bool ActAsStoreOwner(const std::string& store);
+bool ActAsStoreOwner(const std::string& store, bool keep_root = false);
 
-// Undoes ActAsStoreOwner: root's effective ids, groups and capabilities again.
+// Undoes ActAsStoreOwner(store, true): root's effective ids, groups and capabilities again.
 void BackToRoot();
 
 }  // namespace grootfs::frontend::store

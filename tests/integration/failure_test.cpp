@@ -44,6 +44,45 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, BadImageTest,
 
 class RefusalTest : public GrootfsTest {};
 
+// A helper that dies gives the user its reason in the one line on stdout, without a log file
+// (it used to say "ended the session (see the log)" with no log to see). Here root runs grootfs
+// with CAP_SYS_ADMIN out of its bounding set, so the real helper refuses to start.
+TEST_F(RefusalTest, AHelperThatDiesTellsTheUserWhyWithoutALog) {
+  InitStore();
+  auto r = RunCmd({"setpriv", "--bounding-set", "-sys_admin", "--", GrootfsBin(), "--store", store_,
+                   "create", OciFixture("alpine"), "x"});
+  EXPECT_NE(r.status, 0) << r.Describe();
+  EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();
+  EXPECT_NE(r.out.find("must be installed setuid root or with file capabilities"),
+            std::string::npos)
+      << r.Describe();
+  EXPECT_EQ(r.out.find("see the log"), std::string::npos) << r.Describe();
+  EXPECT_EQ(r.err, "") << "default log level is fatal: nothing on stderr";
+  EXPECT_FALSE(Exists(ImageDir("x")));
+  // With a log file, the helper's line is in it too.
+  const fs::path log = tmp_.path() / "grootfs.log";
+  r = RunCmd({"setpriv", "--bounding-set", "-sys_admin", "--", GrootfsBin(), "--store", store_,
+              "--log-file", log.string(), "create", OciFixture("alpine"), "x"});
+  EXPECT_NE(r.status, 0) << r.Describe();
+  EXPECT_NE(ReadFile(log).find("helper-stderr"), std::string::npos) << ReadFile(log);
+}
+
+// A helper that cannot even be executed says why too (the exec failure is written on the
+// helper's stderr pipe by the child that tried).
+TEST_F(RefusalTest, AHelperThatCannotBeExecutedSaysWhy) {
+  InitStore();
+  const fs::path not_elf = tmp_.path() / "not-a-program";
+  WriteFile(not_elf, "plain text, no #! line\n");
+  ASSERT_EQ(chmod(not_elf.c_str(), 0755), 0);
+  auto r = Grootfs(store_, "--helper-bin", not_elf.string(), "create", OciFixture("alpine"), "x");
+  EXPECT_NE(r.status, 0) << r.Describe();
+  EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();
+  EXPECT_NE(r.out.find("cannot execute " + not_elf.string() + ": Exec format error"),
+            std::string::npos)
+      << r.Describe();
+  EXPECT_FALSE(Exists(ImageDir("x")));
+}
+
 TEST_F(RefusalTest, ARefusedImageDoesNotDisturbOtherImages) {
   InitStore();
   ASSERT_TRUE(CreateOk(OciFixture("busybox-1.25"), "good").is_object());

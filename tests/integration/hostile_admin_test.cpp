@@ -322,3 +322,54 @@ TEST_F(HostileAdminTest, LinksSwappedInDuringCleanCheckAndDeleteReachNothingOuts
 
 }  // namespace
 }  // namespace grootfs_it
+
+namespace grootfs_it {
+namespace {
+
+TEST_F(HostileAdminTest, AStorePathThroughAUsersLinkIsRefused) {
+  // The user's link would point root's init-store at root's own directory.
+  const fs::path home = tmp_ / "home";
+  fs::create_directories(home);
+  ASSERT_EQ(chown(home.c_str(), attacker_, attacker_), 0);
+  fs::create_directories(tmp_ / "roots");
+  ASSERT_TRUE(AsAttacker("ln -s " + (tmp_ / "roots").string() + " " + (home / "link").string()).ok());
+  auto r = InitMappedStore((home / "link/store").string());
+  EXPECT_NE(r.status, 0);
+  EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();
+  EXPECT_FALSE(Exists(tmp_ / "roots/store"));
+}
+
+}  // namespace
+}  // namespace grootfs_it
+
+namespace grootfs_it {
+namespace {
+
+// A store reached through the user's own link: root does nothing there as root (before, it
+// made its lock and work files through the link, then the helper refused the path).
+TEST_F(HostileAdminTest, RootMakesNothingThroughAStorePathWithALink) {
+  ASSERT_TRUE(InitMappedStore(store_).ok());
+  const fs::path home = tmp_ / "home";
+  fs::create_directories(home);
+  ASSERT_EQ(chown(home.c_str(), attacker_, attacker_), 0);
+  ASSERT_TRUE(AsAttacker("ln -s " + store_ + " " + (home / "link").string()).ok());
+  for (const char* cmd : {"create", "clean", "delete"}) {
+    std::vector<std::string> args{cmd};
+    if (std::string(cmd) == "create") args.push_back(OciFixture("busybox-1.25"));
+    if (std::string(cmd) != "clean") args.push_back("x");
+    auto r = GrootfsV((home / "link").string(), args);
+    EXPECT_NE(r.status, 0) << cmd;
+    EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();
+  }
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(store_, ec)) {
+    struct stat st{};
+    if (lstat(e.path().c_str(), &st) != 0 || e.path().parent_path() == fs::path(store_) / "meta" ||
+        e.path() == fs::path(store_) / "meta")
+      continue;
+    EXPECT_NE(st.st_uid, 0u) << e.path() << " was made by root";
+  }
+}
+
+}  // namespace
+}  // namespace grootfs_it

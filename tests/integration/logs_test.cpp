@@ -145,5 +145,25 @@ TEST_F(LogsTest, AnUnknownConfigKeyIsNamedInAWarning) {
   EXPECT_NE(r.err.find("skip_layer_validatoin"), std::string::npos) << r.err;
 }
 
+// At the default level the warning is not in a log, so a person at a terminal sees it as a
+// plain line on stderr, with the nearest known key; a caller that pipes stderr (Garden, which
+// takes any non-JSON stderr line as an error) gets nothing there. BOSH's log_timestamp_format is
+// no typo.
+TEST_F(LogsTest, AMistypedConfigKeyIsShownOnATerminalOnly) {
+  const fs::path config = tmp_.path() / "config.yml";
+  WriteFile(config, "stroe: /elsewhere\nlog_timestamp_format: rfc3339\n");
+  auto piped = RunCmd({GrootfsBin(), "--store", store_, "--config", config.string(), "list"});
+  EXPECT_EQ(piped.err, "") << piped.Describe();
+  // script(1) gives grootfs a pseudo-terminal for stdin, stdout and stderr.
+  auto tty = RunCmd({"script", "-qec",
+                     GrootfsBin() + " --store " + store_ + " --config " + config.string() + " list",
+                     "/dev/null"});
+  EXPECT_NE(tty.out.find("grootfs: warning: unknown config key stroe in " + config.string() +
+                         " (nearest known key: store)"),
+            std::string::npos)
+      << tty.Describe();
+  EXPECT_EQ(tty.out.find("log_timestamp_format"), std::string::npos) << tty.Describe();
+}
+
 }  // namespace
 }  // namespace grootfs_it

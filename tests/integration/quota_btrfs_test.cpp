@@ -16,6 +16,7 @@
 #include <functional>
 
 #include "support.h"
+#include "test_users.h"
 
 namespace grootfs_it {
 namespace {
@@ -26,15 +27,6 @@ constexpr std::uint64_t kMiB = 1024 * 1024;
 // rootfs/diff/work directories, image.json, overlay's work files, and the data extents'
 // metadata. A write stops this much short of the quota at most.
 constexpr std::uint64_t kOverhead = 512 * kKiB;
-
-// The unprivileged user of the rootless test (its own name, uid and subordinate ids, so it does
-// not collide with rootless_test.cpp's users).
-struct QuotaUser {
-  std::string name = "grootfs-quota";
-  uid_t uid = 4731;
-  std::string subid_start = "600000";
-};
-const QuotaUser kUser;
 
 gid_t NoGroup() { return getgrnam("nogroup") ? getgrnam("nogroup")->gr_gid : 65534; }
 
@@ -588,16 +580,18 @@ TEST_F(QuotaBtrfsTest, ALimitOnAStoreWithoutQuotasIsRefused) {
 // 10. An unprivileged user's store on the quota-enabled btrfs: a limited create, a write in the
 // (rootless) container stopped at the limit, stats and delete, all as that user.
 TEST_F(QuotaBtrfsTest, AnUnprivilegedUserGetsTheLimitToo) {
-  if (!RunCmd({"id", kUser.name}).ok()) {
-    auto r = RunCmd({"useradd", "-M", "-N", "-u", std::to_string(kUser.uid), "-g", "nogroup", "-s",
-                     "/usr/sbin/nologin", kUser.name});
-    ASSERT_TRUE(r.ok()) << r.Describe();
+  // A user made for this test (a free uid and subordinate ids), removed after it.
+  std::optional<TestUser> made;
+  try {
+    made.emplace("quota");
+  } catch (const std::exception& e) {
+    FAIL() << e.what();
   }
-  for (const char* file : {"/etc/subuid", "/etc/subgid"}) {
-    const std::string line = kUser.name + ":" + kUser.subid_start + ":65536";
-    if (ReadFile(file).find(line + "\n") == std::string::npos)
-      std::ofstream(file, std::ios::app) << line << "\n";
-  }
+  ASSERT_EQ(made->subuid_start(), made->subgid_start()) << "the test maps one range for both";
+  const struct {
+    uid_t uid;
+    std::string subid_start;
+  } kUser{made->uid(), std::to_string(made->subuid_start())};
   // A setuid install every user can reach, and the image where the user can read it.
   const fs::path prefix = base_ / "prefix";
   ASSERT_TRUE(RunCmd({"cp", "-a", std::string(GROOTFS_PREFIX), prefix.string()}).ok());
@@ -734,6 +728,33 @@ TEST_F(QuotaBtrfsTest, StatsStillWorkAfterQuotasAreSwitchedOff) {
   r = Grootfs(store_, "delete", "img");
   EXPECT_TRUE(r.ok()) << r.Describe();
   EXPECT_FALSE(Exists(ImageDir("img")));
+}
+
+}  // namespace
+}  // namespace grootfs_it
+
+namespace grootfs_it {
+namespace {
+
+// Garden's unprivileged store: made by BOSH's init-store with mappings, used by root. The
+// limit holds there as in root's own store, and the rootfs is the mapped root's.
+TEST_F(QuotaBtrfsTest, RootInBoshsUnprivilegedStoreGetsTheLimitToo) {
+  mnt_ = MakeBtrfs("btrfs", 512 * kMiB, true);
+  ASSERT_NO_FATAL_FAILURE(UseStoreOn(
+      mnt_, {"--uid-mapping", "0:4294967294:1", "--uid-mapping", "1:1:4294967293",
+             "--gid-mapping", "0:4294967294:1", "--gid-mapping", "1:1:4294967293"}));
+  const std::uint64_t limit = 20'000'000;
+  ASSERT_TRUE(
+      CreateOk(OciFixture("alpine"), "bosh", {kLimitFlag, std::to_string(limit), kExclusiveFlag})
+          .is_object());
+  struct stat st{};
+  ASSERT_EQ(stat((RootfsOf("bosh") / "bin/busybox").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 4294967294u);
+  auto w = WriteInContainer(RootfsOf("bosh"), 40);
+  EXPECT_TRUE(StoppedByQuota(w));
+  EXPECT_LE(BigFileSize("bosh"), limit);
+  EXPECT_TRUE(Grootfs(store_, "delete", "bosh").ok());
+  EXPECT_TRUE(MountsUnder(store_).empty());
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "support.h"
+#include "test_users.h"
 
 using namespace grootfs_it;
 
@@ -16,24 +17,13 @@ namespace {
 struct User {
   std::string name;
   uid_t uid;
-  std::string subids;  // "start:count"
+  std::string subids;  // "start:count", the same for uids and gids
 };
-const User kAlice{"grootfs-alice", 4711, "400000:65536"};
-const User kBob{"grootfs-bob", 4712, "500000:65536"};
 
-void EnsureUser(const User& u) {
-  if (RunCmd({"id", u.name}).ok()) return;
-  auto r = RunCmd({"useradd", "-M", "-N", "-u", std::to_string(u.uid), "-g", "nogroup", "-s",
-                   "/usr/sbin/nologin", u.name});
-  ASSERT_TRUE(r.ok()) << r.Describe();
-}
-
-void EnsureSubIds(const User& u) {
-  for (const char* file : {"/etc/subuid", "/etc/subgid"}) {
-    const std::string line = u.name + ":" + u.subids;
-    if (ReadFile(file).find(line) != std::string::npos) continue;
-    std::ofstream(file, std::ios::app) << line << "\n";
-  }
+// A User for a TestUser (made for this test, removed after it).
+User FromTestUser(const TestUser& u) {
+  EXPECT_EQ(u.subuid_start(), u.subgid_start()) << "the tests map one range for both";
+  return User{u.name(), u.uid(), std::to_string(u.subuid_start()) + ":65536"};
 }
 
 gid_t NoGroup() { return getgrnam("nogroup") ? getgrnam("nogroup")->gr_gid : 65534; }
@@ -177,10 +167,14 @@ class RootlessTest : public GrootfsTest {
   void SetUp() override {
     GrootfsTest::SetUp();
     if (IsSkipped()) return;
-    for (const User& u : {kAlice, kBob}) {
-      ASSERT_NO_FATAL_FAILURE(EnsureUser(u));
-      EnsureSubIds(u);
+    try {
+      alice_user_.emplace("alice");
+      bob_user_.emplace("bob");
+    } catch (const std::exception& e) {
+      FAIL() << e.what();
     }
+    alice_ = FromTestUser(*alice_user_);
+    bob_ = FromTestUser(*bob_user_);
     // A real setuid install into a temporary prefix every user can reach.
     prefix_ = tmp_ / "prefix";
     auto r = RunCmd({"cp", "-a", std::string(GROOTFS_PREFIX), prefix_.string()});
@@ -233,6 +227,9 @@ class RootlessTest : public GrootfsTest {
   }
   std::string Alpine() const { return "oci://" + (images_ / "alpine").string(); }
 
+  // Two users made for this test only (free uids and subordinate ids), removed after it.
+  std::optional<TestUser> alice_user_, bob_user_;
+  User alice_, bob_;
   fs::path prefix_, images_, canary_;
   std::string helper_;
   std::map<std::string, std::string> before_;
@@ -241,37 +238,37 @@ class RootlessTest : public GrootfsTest {
 }  // namespace
 
 TEST_F(RootlessTest, AnUnprivilegedUserRunsTheWholeLifecycle) {
-  InitStoreFor(kAlice);
-  const std::string store = StoreOf(kAlice);
+  InitStoreFor(alice_);
+  const std::string store = StoreOf(alice_);
   struct stat st{};
   ASSERT_EQ(stat(store.c_str(), &st), 0);
-  EXPECT_EQ(st.st_uid, kAlice.uid);
+  EXPECT_EQ(st.st_uid, alice_.uid);
   EXPECT_EQ(st.st_mode & 0777, 0700u) << "store contents must not be reachable by others";
 
-  auto r = UserGrootfs(kAlice, store, {"create", Alpine(), "c1"});
+  auto r = UserGrootfs(alice_, store, {"create", Alpine(), "c1"});
   ASSERT_TRUE(r.ok()) << r.Describe();
   const fs::path rootfs = ParseJson(r.out)["root"]["path"].get<std::string>();
   EXPECT_TRUE(IsOverlayMountedAt(rootfs));
   ASSERT_EQ(stat(rootfs.c_str(), &st), 0);
-  EXPECT_EQ(st.st_uid, kAlice.uid) << "the rootfs belongs to the mapped root";
+  EXPECT_EQ(st.st_uid, alice_.uid) << "the rootfs belongs to the mapped root";
   EXPECT_EQ(st.st_mode & 0005, 0005u) << "any uid in the container may enter the rootfs";
   // Files the image gives to other ids land on the user's subordinate ids.
   ASSERT_EQ(lstat((rootfs / "etc/shadow").c_str(), &st), 0);
-  EXPECT_GE(st.st_gid, 400000u);
+  EXPECT_GE(st.st_gid, alice_user_->subgid_start());
 
-  r = UserGrootfs(kAlice, store, {"list"});
+  r = UserGrootfs(alice_, store, {"list"});
   EXPECT_TRUE(r.ok() && r.out.find("c1") != std::string::npos) << r.Describe();
-  r = UserGrootfs(kAlice, store, {"stats", "c1"});
+  r = UserGrootfs(alice_, store, {"stats", "c1"});
   EXPECT_TRUE(r.ok()) << r.Describe();
   EXPECT_GT(ParseJson(r.out)["disk_usage"]["total_bytes_used"].get<std::int64_t>(), 0);
-  r = UserGrootfs(kAlice, store, {"capacity"});
+  r = UserGrootfs(alice_, store, {"capacity"});
   EXPECT_TRUE(r.ok()) << r.Describe();
 
   // A rootless runc, as the user, runs a command on the rootfs.
   const fs::path bundle = tmp_ / "bundle";
   fs::create_directories(bundle);
-  RunCmd({"chown", std::to_string(kAlice.uid), bundle.string()});
-  r = As(kAlice, {"sh", "-c",
+  RunCmd({"chown", std::to_string(alice_.uid), bundle.string()});
+  r = As(alice_, {"sh", "-c",
                   "cd " + bundle.string() + " && runc spec --rootless && sed -i " +
                       "'s|\"path\": \"rootfs\"|\"path\": \"" + rootfs.string() +
                       "\"|; s|\"terminal\": true|\"terminal\": false|; s|\"sh\"$|\"sh\", \"-c\", "
@@ -280,59 +277,60 @@ TEST_F(RootlessTest, AnUnprivilegedUserRunsTheWholeLifecycle) {
   EXPECT_TRUE(r.ok()) << r.Describe();
   EXPECT_NE(r.out.find("hello from runc"), std::string::npos) << r.Describe();
 
-  r = UserGrootfs(kAlice, store, {"delete", "c1"});
+  r = UserGrootfs(alice_, store, {"delete", "c1"});
   EXPECT_TRUE(r.ok()) << r.Describe();
   EXPECT_FALSE(IsOverlayMountedAt(rootfs));
   EXPECT_FALSE(Exists(fs::path(store) / "images/c1"));
-  r = UserGrootfs(kAlice, store, {"clean"});
+  r = UserGrootfs(alice_, store, {"clean"});
   EXPECT_TRUE(r.ok()) << r.Describe();
   EXPECT_EQ(CountSubdirs(fs::path(store) / "layers"), 0u);
   EXPECT_TRUE(DirEntries(fs::path(store) / "tmp").empty());
 }
 
 TEST_F(RootlessTest, WithoutMountWorksForAUser) {
-  InitStoreFor(kAlice);
-  auto r = UserGrootfs(kAlice, StoreOf(kAlice), {"create", "--without-mount", Alpine(), "wm"});
+  InitStoreFor(alice_);
+  auto r = UserGrootfs(alice_, StoreOf(alice_), {"create", "--without-mount", Alpine(), "wm"});
   ASSERT_TRUE(r.ok()) << r.Describe();
   auto json = ParseJson(r.out);
   const fs::path rootfs = json["root"]["path"].get<std::string>();
   EXPECT_FALSE(IsOverlayMountedAt(rootfs));
   ASSERT_EQ(json["mounts"].size(), 1u);
   EXPECT_EQ(json["mounts"][0]["type"], "overlay");
-  EXPECT_TRUE(UserGrootfs(kAlice, StoreOf(kAlice), {"delete", "wm"}).ok());
+  EXPECT_TRUE(UserGrootfs(alice_, StoreOf(alice_), {"delete", "wm"}).ok());
 }
 
 TEST_F(RootlessTest, AUserCannotTouchAnotherUsersStore) {
-  InitStoreFor(kAlice);
-  const std::string store = StoreOf(kAlice);
-  ASSERT_TRUE(UserGrootfs(kAlice, store, {"create", Alpine(), "mine"}).ok());
+  InitStoreFor(alice_);
+  const std::string store = StoreOf(alice_);
+  ASSERT_TRUE(UserGrootfs(alice_, store, {"create", Alpine(), "mine"}).ok());
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"create", Alpine(), "theirs"}, {"delete", "mine"}, {"stats", "mine"}, {"clean"},
            {"list"}}) {
-    auto r = UserGrootfs(kBob, store, args);
+    auto r = UserGrootfs(bob_, store, args);
     EXPECT_NE(r.status, 0) << args[0] << " in another user's store: " << r.Describe();
   }
   // And directly: the helper refuses Bob's Hello for Alice's store.
-  RawHelper bob(helper_, kBob, {});
+  RawHelper bob(helper_, bob_, {});
   ASSERT_TRUE(bob.Send(Frame(kHello, Str(store))));
   auto status = bob.ReplyStatus();
   ASSERT_TRUE(status.has_value());
   EXPECT_NE(*status, 0);
   EXPECT_EQ(bob.Wait(), 1);
   EXPECT_TRUE(IsOverlayMountedAt(fs::path(store) / "images/mine/rootfs"));
-  EXPECT_TRUE(UserGrootfs(kAlice, store, {"delete", "mine"}).ok());
+  EXPECT_TRUE(UserGrootfs(alice_, store, {"delete", "mine"}).ok());
 }
 
 TEST_F(RootlessTest, MappingsOutsideTheUsersRangesAreRefused) {
-  InitStoreFor(kAlice, "1:500000:65536", "1:500000:65536");  // Bob's ranges, not Alice's
-  auto r = UserGrootfs(kAlice, StoreOf(kAlice), {"create", Alpine(), "x"});
+  const std::string bobs = "1:" + bob_.subids;
+  InitStoreFor(alice_, bobs, bobs);  // Bob's ranges, not Alice's
+  auto r = UserGrootfs(alice_, StoreOf(alice_), {"create", Alpine(), "x"});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("subuid"), std::string::npos) << r.Describe();
-  EXPECT_TRUE(MountsUnder(StoreOf(kAlice)).empty());
+  EXPECT_TRUE(MountsUnder(StoreOf(alice_)).empty());
 }
 
 TEST_F(RootlessTest, AUserCannotMakeTheHelperReadARootOnlyImage) {
-  InitStoreFor(kAlice);
+  InitStoreFor(alice_);
   const fs::path secret = tmp_ / "secret";
   fs::create_directories(secret);
   RunCmd({"cp", "-a", FixtureImage("alpine"), (secret / "alpine").string()});
@@ -340,16 +338,16 @@ TEST_F(RootlessTest, AUserCannotMakeTheHelperReadARootOnlyImage) {
   ASSERT_EQ(symlink((secret / "alpine").c_str(), (images_ / "link").c_str()), 0);
   for (const std::string& image : {"oci://" + (secret / "alpine").string(),
                                    "oci://" + (images_ / "link").string()}) {
-    auto r = UserGrootfs(kAlice, StoreOf(kAlice), {"create", image, "x"});
+    auto r = UserGrootfs(alice_, StoreOf(alice_), {"create", image, "x"});
     EXPECT_NE(r.status, 0) << image;
   }
-  EXPECT_EQ(CountSubdirs(fs::path(StoreOf(kAlice)) / "layers"), 0u);
+  EXPECT_EQ(CountSubdirs(fs::path(StoreOf(alice_)) / "layers"), 0u);
 }
 
 TEST_F(RootlessTest, TheHelperRunsWithTrimmedCapabilitiesAndSeccomp) {
-  InitStoreFor(kAlice);
-  RawHelper h(helper_, kAlice, {});
-  ASSERT_TRUE(h.Send(Frame(kHello, Str(StoreOf(kAlice)))));
+  InitStoreFor(alice_);
+  RawHelper h(helper_, alice_, {});
+  ASSERT_TRUE(h.Send(Frame(kHello, Str(StoreOf(alice_)))));
   ASSERT_EQ(h.ReplyStatus(), std::optional<std::int32_t>(0));
   auto status = ProcStatus(h.pid());
   EXPECT_EQ(status["Seccomp"], "2");
@@ -367,34 +365,34 @@ TEST_F(RootlessTest, TheHelperRunsWithTrimmedCapabilitiesAndSeccomp) {
 }
 
 TEST_F(RootlessTest, GarbageAndOversizedFramesEndTheSessionWithoutAReply) {
-  InitStoreFor(kAlice);
+  InitStoreFor(alice_);
   {
-    RawHelper h(helper_, kAlice, {});
+    RawHelper h(helper_, alice_, {});
     ASSERT_TRUE(h.Send("this is not a frame"));
     EXPECT_FALSE(h.ReplyStatus().has_value());
     EXPECT_EQ(h.Wait(), 3);
   }
   {
-    RawHelper h(helper_, kAlice, {});
+    RawHelper h(helper_, alice_, {});
     ASSERT_TRUE(h.Send(Frame(kHello, std::string(70000, 'x'))));
     EXPECT_EQ(h.Wait(), 3);
   }
   {
-    RawHelper h(helper_, kAlice, {});  // a request before Hello
+    RawHelper h(helper_, alice_, {});  // a request before Hello
     ASSERT_TRUE(h.Send(Frame(kRemove, Request(kTmp, "x"))));
     EXPECT_EQ(h.Wait(), 3);
   }
   {
-    RawHelper h(helper_, kAlice, {});  // names that are paths
-    ASSERT_TRUE(h.Send(Frame(kHello, Str(StoreOf(kAlice)))));
+    RawHelper h(helper_, alice_, {});  // names that are paths
+    ASSERT_TRUE(h.Send(Frame(kHello, Str(StoreOf(alice_)))));
     ASSERT_EQ(h.ReplyStatus(), std::optional<std::int32_t>(0));
     ASSERT_TRUE(h.Send(Frame(kRemove, Request(kTmp, "../../canary"))));
     EXPECT_FALSE(h.ReplyStatus().has_value());
     EXPECT_EQ(h.Wait(), 3);
   }
   {
-    RawHelper h(helper_, kAlice, {});  // an fd count that does not match
-    ASSERT_TRUE(h.Send(Frame(kHello, Str(StoreOf(kAlice)))));
+    RawHelper h(helper_, alice_, {});  // an fd count that does not match
+    ASSERT_TRUE(h.Send(Frame(kHello, Str(StoreOf(alice_)))));
     ASSERT_EQ(h.ReplyStatus(), std::optional<std::int32_t>(0));
     ASSERT_TRUE(h.Send(Frame(kUnpack, Request(kTmp, "w"), 1)));
     EXPECT_EQ(h.Wait(), 3);
@@ -402,13 +400,13 @@ TEST_F(RootlessTest, GarbageAndOversizedFramesEndTheSessionWithoutAReply) {
 }
 
 TEST_F(RootlessTest, ASymlinkInTheStoreNeverLeadsOutOfIt) {
-  InitStoreFor(kAlice);
-  const fs::path tmp = fs::path(StoreOf(kAlice)) / "tmp";
+  InitStoreFor(alice_);
+  const fs::path tmp = fs::path(StoreOf(alice_)) / "tmp";
   // The user plants symlinks to the canary where the helper will look.
-  ASSERT_TRUE(As(kAlice, {"ln", "-s", canary_.string(), (tmp / "evil").string()}).ok());
-  ASSERT_TRUE(As(kAlice, {"mkdir", (tmp / "swap").string()}).ok());
-  RawHelper h(helper_, kAlice, {});
-  ASSERT_TRUE(h.Send(Frame(kHello, Str(StoreOf(kAlice)))));
+  ASSERT_TRUE(As(alice_, {"ln", "-s", canary_.string(), (tmp / "evil").string()}).ok());
+  ASSERT_TRUE(As(alice_, {"mkdir", (tmp / "swap").string()}).ok());
+  RawHelper h(helper_, alice_, {});
+  ASSERT_TRUE(h.Send(Frame(kHello, Str(StoreOf(alice_)))));
   ASSERT_EQ(h.ReplyStatus(), std::optional<std::int32_t>(0));
   int p[2];
   ASSERT_EQ(pipe(p), 0);
@@ -420,8 +418,9 @@ TEST_F(RootlessTest, ASymlinkInTheStoreNeverLeadsOutOfIt) {
   ASSERT_TRUE(h.Send(Frame(kRemove, Request(kTmp, "evil"))));
   EXPECT_NE(h.ReplyStatus(), std::optional<std::int32_t>(0));
   // A directory swapped for a symlink between requests.
-  ASSERT_TRUE(As(kAlice, {"sh", "-c", "rmdir " + (tmp / "swap").string() + " && ln -s " +
-                                           canary_.string() + " " + (tmp / "swap").string()})
+  ASSERT_TRUE(As(alice_, {"sh", "-c",
+                          "rmdir " + (tmp / "swap").string() + " && ln -s " + canary_.string() +
+                              " " + (tmp / "swap").string()})
                   .ok());
   ASSERT_TRUE(h.Send(Frame(kRemove, Request(kTmp, "swap"))));
   EXPECT_NE(h.ReplyStatus(), std::optional<std::int32_t>(0));
@@ -433,12 +432,12 @@ TEST_F(RootlessTest, ASymlinkInTheStoreNeverLeadsOutOfIt) {
 // followed, a store without quotas is told so, and a byte count ReadQuota does not take ends
 // the session like any other malformed request.
 TEST_F(RootlessTest, QuotaRequestsAreValidatedLikeTheRest) {
-  InitStoreFor(kAlice);
-  const fs::path tmp = fs::path(StoreOf(kAlice)) / "tmp";
-  ASSERT_TRUE(As(kAlice, {"ln", "-s", canary_.string(), (tmp / "evil").string()}).ok());
-  ASSERT_TRUE(As(kAlice, {"mkdir", (tmp / "plain").string()}).ok());
-  RawHelper h(helper_, kAlice, {});
-  ASSERT_TRUE(h.Send(Frame(kHello, Str(StoreOf(kAlice)))));
+  InitStoreFor(alice_);
+  const fs::path tmp = fs::path(StoreOf(alice_)) / "tmp";
+  ASSERT_TRUE(As(alice_, {"ln", "-s", canary_.string(), (tmp / "evil").string()}).ok());
+  ASSERT_TRUE(As(alice_, {"mkdir", (tmp / "plain").string()}).ok());
+  RawHelper h(helper_, alice_, {});
+  ASSERT_TRUE(h.Send(Frame(kHello, Str(StoreOf(alice_)))));
   ASSERT_EQ(h.ReplyStatus(), std::optional<std::int32_t>(0));
   ASSERT_TRUE(h.Send(Frame(kSetQuota, Request(kTmp, "evil", {}, 1 << 20))));
   auto status = h.ReplyStatus();
@@ -455,7 +454,7 @@ TEST_F(RootlessTest, QuotaRequestsAreValidatedLikeTheRest) {
 }
 
 TEST_F(RootlessTest, HostileEnvironmentsDoNotHelp) {
-  InitStoreFor(kAlice);
+  InitStoreFor(alice_);
   // A preload library that would leave a mark if the helper ever loaded it.
   const fs::path src = tmp_ / "evil.c", lib = tmp_ / "evil.so", mark = tmp_ / "mark";
   WriteFile(src, "#include <stdio.h>\n__attribute__((constructor)) static void f(void) {"
@@ -463,21 +462,21 @@ TEST_F(RootlessTest, HostileEnvironmentsDoNotHelp) {
   ASSERT_TRUE(RunCmd({"cc", "-shared", "-fPIC", "-o", lib.string(), src.string()}).ok());
   chmod(tmp_.path().c_str(), 0777);
   {
-    RawHelper h(helper_, kAlice, {.env = {"LD_PRELOAD=" + lib.string(), "LD_LIBRARY_PATH=/tmp"}});
-    ASSERT_TRUE(h.Send(Frame(kHello, Str(StoreOf(kAlice)))));
+    RawHelper h(helper_, alice_, {.env = {"LD_PRELOAD=" + lib.string(), "LD_LIBRARY_PATH=/tmp"}});
+    ASSERT_TRUE(h.Send(Frame(kHello, Str(StoreOf(alice_)))));
     EXPECT_EQ(h.ReplyStatus(), std::optional<std::int32_t>(0));
     EXPECT_EQ(h.Wait(), 0);
   }
   EXPECT_FALSE(Exists(mark)) << "the setuid helper loaded LD_PRELOAD";
   {
-    RawHelper h(helper_, kAlice, {.close_stdio = true});
-    ASSERT_TRUE(h.Send(Frame(kHello, Str(StoreOf(kAlice)))));
+    RawHelper h(helper_, alice_, {.close_stdio = true});
+    ASSERT_TRUE(h.Send(Frame(kHello, Str(StoreOf(alice_)))));
     EXPECT_EQ(h.ReplyStatus(), std::optional<std::int32_t>(0));
     EXPECT_EQ(h.Wait(), 0);
   }
   {
-    RawHelper h(helper_, kAlice, {.nofile = 5});
-    h.Send(Frame(kHello, Str(StoreOf(kAlice))));
+    RawHelper h(helper_, alice_, {.nofile = 5});
+    h.Send(Frame(kHello, Str(StoreOf(alice_))));
     h.ReplyStatus();
     const int status = h.Wait();
     EXPECT_LT(status, 128) << "killed by a signal under a tiny fd limit";
@@ -493,24 +492,24 @@ TEST_F(RootlessTest, FileCapabilitiesInsteadOfSetuidWorkToo) {
                    "cap_fowner,cap_fsetid+p",
                    helper_});
   ASSERT_TRUE(r.ok()) << r.Describe();
-  InitStoreFor(kAlice);
-  r = UserGrootfs(kAlice, StoreOf(kAlice), {"create", Alpine(), "fc"});
+  InitStoreFor(alice_);
+  r = UserGrootfs(alice_, StoreOf(alice_), {"create", Alpine(), "fc"});
   ASSERT_TRUE(r.ok()) << r.Describe();
   const fs::path rootfs = ParseJson(r.out)["root"]["path"].get<std::string>();
   EXPECT_TRUE(IsOverlayMountedAt(rootfs));
   struct stat st{};
   ASSERT_EQ(lstat((rootfs / "etc/shadow").c_str(), &st), 0);
-  EXPECT_GE(st.st_gid, 400000u) << "files land on the user's subordinate ids";
-  r = UserGrootfs(kAlice, StoreOf(kAlice), {"delete", "fc"});
+  EXPECT_GE(st.st_gid, alice_user_->subgid_start()) << "files land on the user's subordinate ids";
+  r = UserGrootfs(alice_, StoreOf(alice_), {"delete", "fc"});
   EXPECT_TRUE(r.ok()) << r.Describe();
   EXPECT_FALSE(IsOverlayMountedAt(rootfs));
 }
 
 TEST_F(RootlessTest, SettingsCannotMakeAUserRoot) {
-  InitStoreFor(kAlice);
-  const std::string store = StoreOf(kAlice);
+  InitStoreFor(alice_);
+  const std::string store = StoreOf(alice_);
   // Another binary as the helper runs with the user's own privileges, so it can mount nothing.
-  auto r = UserGrootfs(kAlice, store, {"--helper-bin", "/bin/cat", "create", Alpine(), "x"});
+  auto r = UserGrootfs(alice_, store, {"--helper-bin", "/bin/cat", "create", Alpine(), "x"});
   EXPECT_NE(r.status, 0);
   // A root store cannot be used by a user whatever the settings say.
   ASSERT_TRUE(Grootfs(store_, "init-store").ok());
@@ -519,12 +518,12 @@ TEST_F(RootlessTest, SettingsCannotMakeAUserRoot) {
   WriteFile(config, "store: " + store_ + "\nnewuidmap_bin: /bin/true\nhelper_bin: " + helper_ +
                         "\n");
   RunCmd({"chmod", "644", config.string()});
-  r = As(kAlice, {(prefix_ / "bin/grootfs").string(), "--config", config.string(), "create",
+  r = As(alice_, {(prefix_ / "bin/grootfs").string(), "--config", config.string(), "create",
                   Alpine(), "x"});
   EXPECT_NE(r.status, 0) << r.Describe();
   EXPECT_TRUE(MountsUnder(store_).empty());
   // A log file the user may not write fails the command instead of being written as root.
-  r = UserGrootfs(kAlice, store, {"--log-file", "/etc/grootfs-test.log", "list"});
+  r = UserGrootfs(alice_, store, {"--log-file", "/etc/grootfs-test.log", "list"});
   EXPECT_NE(r.status, 0);
   EXPECT_FALSE(Exists("/etc/grootfs-test.log"));
 }

@@ -29,6 +29,39 @@ TEST_F(StoreTest, InitStoreMakesAPrivateStoreAndIsIdempotent) {
   EXPECT_EQ(Trim(list.out), "Store empty");
 }
 
+// GrootFS's default store is /var/lib/grootfs/store, whose parent a fresh machine lacks:
+// init-store makes the missing parents, root's and 0755 whatever the umask, and the store works.
+TEST_F(StoreTest, InitStoreMakesTheStoresMissingParents) {
+  const fs::path store = tmp_.path() / "var/lib/grootfs/store";
+  auto r = RunCmd({"sh", "-c", "umask 077 && exec \"$0\" --store \"$1\" init-store", GrootfsBin(),
+                   store.string()});
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  for (const fs::path& dir : {tmp_.path() / "var", tmp_.path() / "var/lib", store.parent_path()}) {
+    struct stat st{};
+    ASSERT_EQ(lstat(dir.c_str(), &st), 0) << dir;
+    EXPECT_TRUE(S_ISDIR(st.st_mode)) << dir;
+    EXPECT_EQ(st.st_mode & 07777, 0755u) << dir << " " << std::oct << (st.st_mode & 07777);
+    EXPECT_EQ(st.st_uid, 0u) << dir;
+  }
+  auto list = Grootfs(store.string(), "list");
+  ASSERT_TRUE(list.ok()) << list.Describe();
+  EXPECT_EQ(Trim(list.out), "Store empty");
+  EXPECT_TRUE(Grootfs(store.string(), "init-store").ok());
+}
+
+// A symlink where a missing parent is to be made is refused in one line, not followed.
+TEST_F(StoreTest, InitStoreDoesNotFollowASymlinkOnTheWayToAMissingParent) {
+  const fs::path elsewhere = tmp_.path() / "elsewhere";
+  fs::create_directories(elsewhere);
+  fs::create_symlink(elsewhere, tmp_.path() / "link");
+  const fs::path store = tmp_.path() / "link/missing/store";
+  auto r = Grootfs(store.string(), "init-store");
+  EXPECT_NE(r.status, 0) << r.Describe();
+  EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();
+  EXPECT_TRUE(ContainsNoCase(r.out, "symlink")) << r.Describe();
+  EXPECT_TRUE(DirEntries(elsewhere).empty()) << ::testing::PrintToString(DirEntries(elsewhere));
+}
+
 TEST_F(StoreTest, CreateOnAMissingStoreNamesInitStore) {
   auto r = Grootfs(store_, "create", OciFixture("alpine"), "img");
   EXPECT_NE(r.status, 0) << r.Describe();

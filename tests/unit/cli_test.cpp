@@ -414,3 +414,14 @@ TEST_F(CliTest, ConfigWarningsAndErrorsReachTheCaller) {
 
 }  // namespace
 }  // namespace grootfs::frontend
+
+TEST(CliVersion, VersionPrintsTheVersionAndNothingElse) {
+  for (const char* flag : {"--version", "-v"}) {
+    const char* argv[] = {"grootfs", flag, "create", "x", "y"};
+    const auto inv = grootfs::frontend::ParseCommandLine(5, argv);
+    EXPECT_EQ(inv.command, "help");
+    EXPECT_EQ(inv.usage, std::string("grootfs version ") + grootfs::frontend::kVersion);
+  }
+  const char* off[] = {"grootfs", "--version=false"};
+  EXPECT_NE(grootfs::frontend::ParseCommandLine(2, off).usage.find("usage:"), std::string::npos);
+}

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "frontend/util/error.h"
@@ -125,16 +126,44 @@ init:
   EXPECT_EQ(config.create.with_clean, false);
   EXPECT_FALSE(config.create.disk_limit_size_bytes);
   ASSERT_EQ(config.warnings.size(), 4u);
-  EXPECT_EQ(config.warnings[0], "unknown config key stroe in " + path);
-  EXPECT_NE(config.warnings[1].find("create.disk_limit"), std::string::npos);
-  EXPECT_NE(config.warnings[2].find("clean.threshold"), std::string::npos);
-  EXPECT_NE(config.warnings[3].find("init.store_size"), std::string::npos);
+  // Each names the key, the file and the known key nearest to it.
+  EXPECT_EQ(config.warnings[0],
+            "unknown config key stroe in " + path + " (nearest known key: store)");
+  EXPECT_EQ(config.warnings[1], "unknown config key create.disk_limit in " + path +
+                                    " (nearest known key: create.disk_limit_size_bytes)");
+  EXPECT_EQ(config.warnings[2], "unknown config key clean.threshold in " + path +
+                                    " (nearest known key: clean.threshold_bytes)");
+  EXPECT_EQ(config.warnings[3], "unknown config key init.store_size in " + path +
+                                    " (nearest known key: init.store_size_bytes)");
 }
 
-TEST_F(ConfigTest, GrootfsKeysWithoutMeaningHereAreAccepted) {
+TEST_F(ConfigTest, TheNearestKnownKeyIsTheFewestEditsAway) {
+  const Config config = LoadConfig(Write(
+      "log_levle: debug\nhelperbin: /h\ncreate:\n  insecure_registry: [a]\n  withclean: true\n"
+      "zzz: 1\n"));
+  ASSERT_EQ(config.warnings.size(), 5u);
+  EXPECT_NE(config.warnings[0].find("(nearest known key: log_level)"), std::string::npos)
+      << config.warnings[0];
+  EXPECT_NE(config.warnings[1].find("(nearest known key: helper_bin)"), std::string::npos)
+      << config.warnings[1];
+  EXPECT_NE(config.warnings[2].find("(nearest known key: create.insecure_registries)"),
+            std::string::npos)
+      << config.warnings[2];
+  EXPECT_NE(config.warnings[3].find("(nearest known key: create.with_clean)"), std::string::npos)
+      << config.warnings[3];
+  EXPECT_NE(config.warnings[4].find("unknown config key zzz in "), std::string::npos)
+      << config.warnings[4];
+  EXPECT_FALSE(config.log_level);
+  EXPECT_FALSE(config.helper_bin);
+}
+
+// Keys grootfs, or the config file BOSH's garden job writes, have that mean nothing here are
+// accepted without a warning.
+TEST_F(ConfigTest, GrootfsAndBoshKeysWithoutMeaningHereAreAccepted) {
   const Config config =
-      LoadConfig(Write("tardis_bin: /t\nmetron_endpoint: [1, 2]\ninit:\n  with_direct_io: 7\n"));
-  EXPECT_TRUE(config.warnings.empty());
+      LoadConfig(Write("tardis_bin: /t\nmetron_endpoint: [1, 2]\nlog_timestamp_format: rfc3339\n"
+                       "init:\n  with_direct_io: 7\n"));
+  EXPECT_TRUE(config.warnings.empty()) << ::testing::PrintToString(config.warnings);
 }
 
 TEST_F(ConfigTest, NegativeSizesAreRefused) {
@@ -200,6 +229,34 @@ TEST_F(ConfigTest, UnparsableFileIsAnErrorNamingIt) {
   EXPECT_NE(LoadError("store: {a: b\n"), "");
   EXPECT_NE(LoadError("store: a\n  b: c\n"), "");
   EXPECT_NE(LoadError("a: b\n c: d\n  - e\n"), "");
+}
+
+}  // namespace
+}  // namespace grootfs::frontend
+
+namespace grootfs::frontend {
+namespace {
+
+// The README's configuration example names every key this file reads, and nothing else: it
+// loads without a warning and sets every field.
+TEST_F(ConfigTest, TheReadmeExampleHasEveryKeyAndNoUnknownOne) {
+  std::ifstream in(std::string(GROOTFS_FIXTURES) + "/../../README.md");
+  const std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto section = readme.find("## Configuration");
+  ASSERT_NE(section, std::string::npos);
+  const auto start = readme.find("```yaml\n", section);
+  ASSERT_NE(start, std::string::npos);
+  const auto end = readme.find("```", start + 8);
+  ASSERT_NE(end, std::string::npos);
+  const Config c = LoadConfig(Write(readme.substr(start + 8, end - start - 8)));
+  EXPECT_TRUE(c.warnings.empty()) << ::testing::PrintToString(c.warnings);
+  EXPECT_TRUE(c.store && c.log_level && c.log_file && c.helper_bin && c.newuidmap_bin &&
+              c.newgidmap_bin);
+  const auto& k = c.create;
+  EXPECT_TRUE(k.disk_limit_size_bytes && k.exclude_image_from_quota && k.skip_layer_validation &&
+              k.with_clean && k.clean_log_file && k.without_mount && k.insecure_registries &&
+              k.registry_mirrors && k.remote_layer_client_certificates_path);
+  EXPECT_TRUE(c.clean.threshold_bytes && c.init.store_size_bytes);
 }
 
 }  // namespace

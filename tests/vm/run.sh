@@ -72,12 +72,12 @@ case "$FLAVOUR" in
   backports)
     APTDIR=$CACHE/apt-backports
     mkdir -p "$APTDIR/lists/partial"
-    # The same Debian mirror the machine's own apt sources use (or VM_DEBIAN_MIRROR).
-    mirror=${VM_DEBIAN_MIRROR:-$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' \
-                                   /etc/apt/sources.list.d/*.sources 2>/dev/null)}
-    [[ -n "$mirror" ]] || mirror=$(awk '$1 == "deb" && !/security/ {
-        for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) {print $i; exit}}' /etc/apt/sources.list)
-    [[ -n "$mirror" ]] || die "no Debian mirror in the machine's apt sources: set VM_DEBIAN_MIRROR"
+    # The same Debian mirror the machine's own apt sources use, whichever format they are in
+    # (tests/vm/debian-mirror; third-party repositories are skipped), or VM_DEBIAN_MIRROR.
+    mirror=${VM_DEBIAN_MIRROR:-}
+    if [[ -z "$mirror" ]]; then
+      mirror=$("$HERE/debian-mirror") || die "cannot tell the Debian mirror (see above)"
+    fi
     echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm-backports main" >"$APTDIR/sources.list"
     APT_OPTS+=(-o "Dir::Etc::SourceList=$APTDIR/sources.list" -o Dir::Etc::SourceParts=/dev/null
                -o "Dir::State::Lists=$APTDIR/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=)
