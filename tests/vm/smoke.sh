@@ -5,11 +5,18 @@
 # VM_LAYER_IMAGES="100 500 501"); a tar image; stats, check, check --repair of an image whose
 # mount went away, clean; Garden's unprivileged store (owner 4294967294, root mapped to it, the
 # rest identity) with root running every command; delete-store.
-# Usage: smoke.sh [--quota-only]   (--quota-only: the XFS part alone)
+# Usage: smoke.sh [--quota-only] [--layers "N ..."]
+#   --quota-only: the XFS part alone; --layers: the layered images to create (default "100 500")
 # shellcheck source=lib.sh
 . "$VM_LIB"
-QUOTA_ONLY=0
-[[ "${1:-}" == --quota-only ]] && QUOTA_ONLY=1
+QUOTA_ONLY=0 SIZES=(100 500)
+while (($# > 0)); do
+  case "$1" in
+    --quota-only) QUOTA_ONLY=1; shift ;;
+    --layers) read -ra SIZES <<<"$2"; shift 2 ;;
+    *) fail "usage: smoke.sh [--quota-only] [--layers \"N ...\"]" ;;
+  esac
+done
 
 step "XFS on a loop device, mounted with pquota"
 mkdir -p /var/tmp /mnt/xfs
@@ -46,8 +53,8 @@ lifecycle "$STORE" smoke
 
 LAYERS=$VM_SRC/layers
 if [[ -d "$LAYERS" ]]; then
-  step "images of 100 and 500 layers; one of 501 is refused before anything is unpacked"
-  for n in 100 500; do
+  step "images of ${SIZES[*]} layers; one of 501 is refused before anything is unpacked"
+  for n in "${SIZES[@]}"; do
     t0=$(date +%s)
     out=$("$GROOTFS" --store "$STORE" create "oci://$LAYERS:$n" "layers-$n") || fail "create with $n layers"
     rootfs=$(rootfs_of "$out")
