@@ -57,7 +57,7 @@ mkdir -p /var/lib/grootfs "$(dirname "$ALICE_PLAIN_STORE")"
 # The plain directory store lives on an XFS mounted at its parent, not on the initramfs's tmpfs:
 # tmpfs has the user xattrs overlay's userxattr needs for opaque directories only from 6.6.
 mkdir -p /var/tmp
-truncate -s 256M /var/tmp/plain.img && mkfs.xfs -q /var/tmp/plain.img
+truncate -s 300M /var/tmp/plain.img && mkfs.xfs -q /var/tmp/plain.img
 mount -o loop /var/tmp/plain.img "$(dirname "$ALICE_PLAIN_STORE")"
 chmod 755 /tmp/users /tmp/users/alice /tmp/users/alice/plain
 ALICE_MAPS=(--uid-mapping "0:$ALICE:1" --uid-mapping "1:$SUB:65536"
