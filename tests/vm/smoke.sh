@@ -83,6 +83,8 @@ run tar -C "$(rootfs_of "$out")" -cf /tmp/alpine.tar .
 run "$GROOTFS" --store "$STORE" delete tar-source || fail "delete tar-source"
 out=$(run "$GROOTFS" --store "$STORE" create /tmp/alpine.tar from-tar) || fail "create from a tar file"
 rootfs=$(rootfs_of "$out")
+# Which way the helper mounted: lowerdir+=/proc/self/fd/N (6.8 on) or lowerdir=N (the option page).
+echo "overlay options on $(uname -r): $(findmnt -n -o OPTIONS "$rootfs")"
 [[ "$(chroot "$rootfs" /bin/cat /etc/alpine-release)" == 3.* ]] || fail "chroot into the tar image"
 run "$GROOTFS" --store "$STORE" stats from-tar | grep -q '"total_bytes_used":[1-9]' || fail "stats from-tar"
 run "$GROOTFS" --store "$STORE" check || fail "check of a healthy store"
