@@ -74,7 +74,8 @@ if [[ -d "$LAYERS" ]]; then
   fi
   echo "$err"
   [[ $(wc -l <<<"$err") == 1 ]] || fail "the refusal is not one line"
-  grep -q '501 layers' <<<"$err" && grep -q 'at most 500' <<<"$err" || fail "the refusal names no count and limit"
+  grep -q '501 layers' <<<"$err" || fail "the refusal does not name the count"
+  grep -q 'at most 500' <<<"$err" || fail "the refusal does not name the limit"
   (($(ls "$STORE/layers" | wc -l) == cached)) || fail "the refused image unpacked a layer"
   [[ ! -e "$STORE/images/layers-501" ]] || fail "the refused image left $STORE/images/layers-501"
   ok "501 layers refused before any unpack"
