@@ -24,6 +24,9 @@
 #   VM_LAYER_IMAGES "N M ...": one OCI layout with an image of each size (N layers, sharing
 #                   them; tests/support/make_layers_image.sh) at /src/layers in the VM, so
 #                   oci:///src/layers:N; made once and kept in the cache
+#   VM_REGISTRY=1   Debian's docker-registry in the VM, its storage holding the Alpine fixture
+#                   as alpine:latest (pushed with skopeo on the host once, kept in the cache);
+#                   a script serves it with /etc/grootfs-vm-registry.yml on 127.0.0.1:5000
 #
 # Exit status: the script's own; 124 when the VM timed out; 125 when it ended without
 # reporting a status (kernel panic, init failure); 2 for a harness error (before booting).
@@ -273,6 +276,33 @@ if [[ -n "${VM_LAYER_IMAGES:-}" ]]; then
   fi
   flock -u 9
   cp -a "$LAYOUT" "$ROOT/src/layers"
+fi
+registry_config() {  # registry_config STORAGE ADDR
+  printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n' "$1" "$2"
+}
+if [[ "${VM_REGISTRY:-0}" == 1 ]]; then
+  for tool in docker-registry skopeo; do command -v "$tool" >/dev/null || die "VM_REGISTRY needs $tool"; done
+  key=$(sha256sum "$REPO/tests/fixtures/images/alpine/index.json" | cut -c1-16)
+  REG=$CACHE/registry-$key
+  flock 9
+  if [[ ! -d "$REG" ]]; then
+    note "pushing the Alpine fixture into a registry's storage in $REG (once)"
+    rm -rf "$REG.tmp" && mkdir -p "$REG.tmp"
+    port=$((20000 + RANDOM % 20000))
+    registry_config "$REG.tmp" "127.0.0.1:$port" >"$WORK/registry.yml"
+    docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+    rpid=$!
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    skopeo copy --quiet --dest-tls-verify=false "oci:$REPO/tests/fixtures/images/alpine" \
+      "docker://127.0.0.1:$port/alpine:latest" || { kill "$rpid"; cat "$WORK/registry.log" >&2; die "skopeo copy failed"; }
+    kill "$rpid"; wait "$rpid" 2>/dev/null || true
+    mv "$REG.tmp" "$REG"
+  fi
+  flock -u 9
+  copy_bin docker-registry
+  mkdir -p "$ROOT/var/lib"
+  cp -a "$REG" "$ROOT/var/lib/registry"
+  registry_config /var/lib/registry 127.0.0.1:5000 >"$ROOT/etc/grootfs-vm-registry.yml"
 fi
 
 # /etc: root and nobody; scripts add their own users.

@@ -103,6 +103,20 @@ if ((EXTRAS)); then
   [[ -z "$(ls "$STORE/layers")" ]] || fail "clean left unused layers: $(ls "$STORE/layers" | head -3)"
   ok "tar image, stats, check --repair, clean"
 
+  if [[ -f /etc/grootfs-vm-registry.yml ]]; then
+    step "a registry image: Debian's docker-registry on 127.0.0.1:5000 (run.sh's VM_REGISTRY=1)"
+    ip link set lo up
+    docker-registry serve /etc/grootfs-vm-registry.yml >/tmp/registry.log 2>&1 &
+    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/5000) 2>/dev/null && break; sleep 0.1; done
+    out=$(run "$GROOTFS" --store "$STORE" create --insecure-registry 127.0.0.1:5000 \
+      docker://127.0.0.1:5000/alpine:latest from-registry) || { cat /tmp/registry.log; fail "create from the registry"; }
+    rootfs=$(rootfs_of "$out")
+    [[ "$(chroot "$rootfs" /bin/cat /etc/alpine-release)" == 3.* ]] || fail "chroot into the registry image"
+    run "$GROOTFS" --store "$STORE" delete from-registry || fail "delete from-registry"
+    kill %1 2>/dev/null || true
+    ok "registry image"
+  fi
+
   step "Garden's unprivileged store: owned by 4294967294, root runs every command"
   # On the XFS of the quota steps (tmpfs has user xattrs, which overlay's userxattr needs in the
   # upper dir, only from Linux 6.6).
