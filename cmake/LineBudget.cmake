@@ -1,10 +1,10 @@
 # Script mode: fails when the privileged side grows past its budget.
 # Counts code lines in helper/ and ipc/ (.cpp and .h), without blank lines and // comments.
-# DIRS: the directories, separated by ':' (a ';' does not survive add_test's quoting: the test
-# once got one directory named "helper\;ipc", counted 0 lines and passed whatever the size).
 cmake_minimum_required(VERSION 3.20)
-string(REPLACE ":" ";" DIRS "${DIRS}")
 set(total 0)
+# ctest hands the list over with its separator escaped ("a\;b"): unescape it, or nothing is
+# counted and the budget always passes.
+string(REPLACE "\\;" ";" DIRS "${DIRS}")
 foreach(dir IN LISTS DIRS)
   file(GLOB_RECURSE sources "${dir}/*.cpp" "${dir}/*.h")
   foreach(f IN LISTS sources)

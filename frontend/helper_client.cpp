@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "frontend/kernel_features.h"
+#include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/util/error.h"
 #include "ipc/channel.h"
@@ -61,6 +62,7 @@ std::unique_ptr<HelperClient> HelperClient::Start(const std::string& helper_bin,
     // exec would make the owner the helper's saved uid, and the owner could signal it.
     if (getuid() == 0 && geteuid() != 0 && (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0))
       _exit(127);
+    lifetime::RestoreSignalMask();  // the frontend's stop signals are not the helper's
     char* const argv[] = {const_cast<char*>("grootfs-helper"), nullptr};
     char* const envp[] = {nullptr};
     execve(path.c_str(), argv, envp);
@@ -72,6 +74,7 @@ std::unique_ptr<HelperClient> HelperClient::Start(const std::string& helper_bin,
   }
   pair->second.Reset();
   err_write.Reset();
+  lifetime::AddHelper(pid, pair->first.get());  // hung up if grootfs is told to stop
   std::unique_ptr<HelperClient> client(
       new HelperClient(std::move(pair->first), std::move(err_read), pid));
   auto payload = ipc::EncodeHello(store);
@@ -99,6 +102,7 @@ HelperClient::~HelperClient() {
 void HelperClient::Finish() {
   if (finished_) return;
   finished_ = true;
+  lifetime::RemoveHelper(pid_);  // before the channel's fd number can be reused
   channel_.Reset();  // the helper sees EOF and exits
   while (waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
   }
@@ -153,10 +157,12 @@ std::vector<std::byte> HelperClient::Call(ipc::Op op, const std::vector<std::byt
 
 ipc::CountReply HelperClient::UnpackLayer(const std::string& work,
                                           const std::vector<std::string>& base_dir, int stream_fd,
-                                          std::uint64_t budget) {
+                                          std::uint64_t budget,
+                                          const std::vector<std::string>& lower_keys) {
   LogLandlockOnce();
   auto out = Call(ipc::Op::kUnpackLayer,
-                  ipc::Encode(ipc::Request{ipc::Area::kTmp, work, base_dir, 0, budget}), stream_fd);
+                  ipc::Encode(ipc::Request{ipc::Area::kTmp, work, base_dir, 0, budget, lower_keys}),
+                  stream_fd);
   auto reply = ipc::DecodeCountReply(out);
   if (!reply) throw Error("grootfs-helper sent a malformed reply");
   return *reply;
@@ -183,9 +189,10 @@ void HelperClient::UnmountRootfs(ipc::Area area, const std::string& name) {
   (void)Call(ipc::Op::kUnmountRootfs, ipc::Encode(ipc::Request{area, name, {}, 0}), -1);
 }
 
-void HelperClient::UnmountMovedMounts() {
-  // The place is a fresh name, so only the moved mounts are looked for.
-  ipc::Request req{ipc::Area::kTmp, "moved-mounts-" + std::to_string(getpid()), {}, ipc::kAndMovedMounts};
+void HelperClient::UnmountMovedMount(std::uint64_t mount_id) {
+  // The place is a fresh name, so only the moved mount is looked for.
+  ipc::Request req{ipc::Area::kTmp, "moved-mount-" + std::to_string(getpid()), {}, ipc::kMovedMount,
+                   mount_id};
   (void)Call(ipc::Op::kUnmountRootfs, ipc::Encode(req), -1);
 }
 

@@ -34,16 +34,18 @@ class HelperClient {
   HelperClient& operator=(const HelperClient&) = delete;
 
   // Unpacks the plain tar read from stream_fd into STORE/tmp/<work>/diff; more than `budget`
-  // bytes of file data (0: no budget) stops it with HelperError EDQUOT.
+  // bytes of file data (0: no budget) stops it with HelperError EDQUOT. `lower_keys` (topmost
+  // first) are the layers below, whose directories give implied ones their metadata.
   ipc::CountReply UnpackLayer(const std::string& work, const std::vector<std::string>& base_dir,
-                              int stream_fd, std::uint64_t budget);
+                              int stream_fd, std::uint64_t budget,
+                              const std::vector<std::string>& lower_keys);
   // Mounts <area>/<name>/rootfs from layers (topmost first) with <name>/diff and <name>/work.
   void MountRootfs(ipc::Area area, const std::string& name,
                    const std::vector<std::string>& layer_keys_topmost_first);
   void UnmountRootfs(ipc::Area area, const std::string& name);
-  // Unmounts every rootfs mount of this store that was moved away from its image's place
-  // (the helper finds them by the store's tag and checks each by its mount id).
-  void UnmountMovedMounts();
+  // Unmounts the store's rootfs mount with this mount id wherever a user moved it (the helper
+  // checks it is the store's, by its tag, on an fd pinned to that mount).
+  void UnmountMovedMount(std::uint64_t mount_id);
   void RemoveTree(ipc::Area area, const std::string& name);
   // Puts <area>/<name> (still empty, and a subvolume on btrfs) under a quota of `limit` bytes
   // (0: accounted, no limit). HelperError ENOSYS/ESRCH/ENOTSUP: the store has no quotas on.

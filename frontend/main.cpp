@@ -8,6 +8,7 @@
 
 #include "frontend/cli.h"
 #include "frontend/commands/commands.h"
+#include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/store/act_as_owner.h"
 #include "frontend/util/error.h"
@@ -34,10 +35,18 @@ int Dispatch(const Invocation& inv) {
   throw grootfs::frontend::Error("unknown command " + inv.command);
 }
 
+// Once a stop signal is being acted on, its thread alone ends the process (after its cleanup,
+// with its own line on stdout): whatever the command did meanwhile is not reported.
+[[noreturn]] void AwaitStop() {
+  for (;;) pause();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  namespace lifetime = grootfs::frontend::lifetime;
   signal(SIGPIPE, SIG_IGN);  // a helper that goes away is an error reply, not a signal
+  lifetime::Install();       // SIGINT, SIGTERM, SIGHUP: stop helpers, clean up, exit 1
   auto& log = grootfs::frontend::Logger::Get();
   try {
     const Invocation inv = grootfs::frontend::ParseCommandLine(argc, argv);
@@ -48,6 +57,7 @@ int main(int argc, char** argv) {
     log.Configure(inv.log_level, inv.log_file);
     log.SetCommand(inv.command);
     log.Debug("grootfs", {{"version", grootfs::frontend::kVersion}});
+    lifetime::SetStore(inv.helper_bin, inv.store);
     // A mistyped key is not fatal (BOSH writes keys of its own), but it must be visible: in the
     // log, and on stderr when that is a terminal (Garden takes any non-JSON stderr line as an
     // error, so never there).
@@ -56,8 +66,11 @@ int main(int argc, char** argv) {
       log.Info("config-warning", {{"warning", warning}});
       if (terminal) std::cerr << "grootfs: warning: " << warning << std::endl;
     }
-    return Dispatch(inv);
+    const int status = Dispatch(inv);
+    if (lifetime::Finish()) AwaitStop();
+    return status;
   } catch (const std::exception& e) {
+    if (lifetime::Finish()) AwaitStop();
     std::string line = e.what();
     for (char& c : line)
       if (c == '\n') c = ' ';

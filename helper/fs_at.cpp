@@ -2,6 +2,7 @@
 #include "helper/fs_at.h"
 
 #include <dirent.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -64,8 +65,11 @@ Result<void> RemoveLevel(int top, int dir, std::size_t depth, unsigned& moved) {
       continue;
     }
     if (depth >= ipc::limits::kMaxTreeDepth) {
-      const std::string up = ".grootfs-deep-" + std::to_string(++moved);
-      if (renameat(dir, name.c_str(), top, up.c_str()) != 0) return Error::FromErrno("rename");
+      int r;  // a name an earlier, interrupted removal left there is skipped
+      do r = renameat2(dir, name.c_str(), top, (".grootfs-deep-" + std::to_string(++moved)).c_str(),
+                       RENAME_NOREPLACE);
+      while (r != 0 && errno == EEXIST);
+      if (r != 0) return Error::FromErrno("rename");
       continue;
     }
     auto sub = OpenBeneath(dir, name, O_RDONLY | O_DIRECTORY);
@@ -83,6 +87,14 @@ Result<void> RemoveLevel(int top, int dir, std::size_t depth, unsigned& moved) {
 }
 
 }  // namespace
+
+std::string ReadAll(int fd, std::size_t max) {
+  std::string text;
+  char buf[65536];
+  for (ssize_t n; text.size() <= max && (n = read(fd, buf, sizeof buf)) > 0;)
+    text.append(buf, static_cast<std::size_t>(n));
+  return text;
+}
 
 Result<void> RemoveContents(int dir) {
   unsigned moved = 0;

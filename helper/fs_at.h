@@ -35,6 +35,9 @@ std::string PlacePath(ipc::Area area, const std::string& name);
 // "/proc/self/fd/N": the only path string privileged kernel calls ever see.
 std::string FdPath(int fd);
 
+// What is left to read from fd, up to a little past `max` bytes.
+std::string ReadAll(int fd, std::size_t max);
+
 // Removes everything beneath dir (not dir itself), never following a symlink and never
 // crossing onto another mount (EBUSY if one is there). Trees deeper than the fd budget are
 // flattened by moving deep directories up to dir, so any depth can be removed.

@@ -26,27 +26,9 @@ constexpr cap_value_t kKeep[] = {CAP_SYS_ADMIN,    CAP_SETUID, CAP_SETGID, CAP_S
 // A root caller's file access: what it could do without the helper anyway.
 constexpr cap_value_t kRootCallerEffective[] = {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH};
 
-// Changing fsuid needs CAP_SETUID (CAP_SETGID for fsgid) unless the id is one of the process's
-// own, and the kernel itself raises or clears the file capabilities in the effective set when
-// fsuid moves to or from 0. So both are raised for the change alone, both results are checked,
-// and the effective set is put back exactly as it was: no capability is left raised after it.
-void SetFsids(uid_t uid, gid_t gid) {
-  cap_t before = cap_get_proc();
-  cap_t change = cap_dup(before);
-  constexpr cap_value_t kIds[] = {CAP_SETUID, CAP_SETGID};
-  if (before == nullptr || change == nullptr ||
-      cap_set_flag(change, CAP_EFFECTIVE, 2, kIds, CAP_SET) != 0 || cap_set_proc(change) != 0)
-    Die("cannot raise the capabilities to change fsuid", kExitInvariant);
-  (void)setfsgid(gid);
-  (void)setfsuid(uid);
-  const bool changed = static_cast<uid_t>(setfsuid(static_cast<uid_t>(-1))) == uid &&
-                       static_cast<gid_t>(setfsgid(static_cast<gid_t>(-1))) == gid;
-  if (!changed || cap_set_proc(before) != 0) Die("cannot change fsuid", kExitInvariant);
-  cap_free(change);
-  cap_free(before);
-}
-
 }  // namespace
+
+void SetFsids(uid_t uid, gid_t gid);  // below ScopedCaps, which it uses
 
 void CheckInvocation() {
   cap_t caps = cap_get_proc();
@@ -103,6 +85,23 @@ void ScopedCaps::Apply(const cap_value_t* caps, int count, cap_flag_value_t valu
       cap_set_proc(state) != 0)
     Die("capability change failed", kExitInvariant);  // never go on in an unknown state
   cap_free(state);
+}
+
+// Changing fsuid needs CAP_SETUID (CAP_SETGID for fsgid) unless the id is one of the process's
+// own, and the kernel itself raises or clears the file capabilities in the effective set when
+// fsuid moves to or from 0. So both are raised for the change alone, both results are checked,
+// and the effective set is put back exactly as it was: no capability is left raised after it.
+void SetFsids(uid_t uid, gid_t gid) {
+  cap_t before = cap_get_proc();
+  {
+    ScopedCaps ids{CAP_SETUID, CAP_SETGID};
+    (void)setfsgid(gid);
+    (void)setfsuid(uid);
+  }
+  if (before == nullptr || static_cast<uid_t>(setfsuid(static_cast<uid_t>(-1))) != uid ||
+      static_cast<gid_t>(setfsgid(static_cast<gid_t>(-1))) != gid || cap_set_proc(before) != 0)
+    Die("cannot change fsuid", kExitInvariant);
+  cap_free(before);
 }
 
 ScopedFsids::ScopedFsids(uid_t uid, gid_t gid) { SetFsids(uid, gid); }

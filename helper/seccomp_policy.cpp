@@ -33,7 +33,9 @@ constexpr int kCommon[] = {
     SCMP_SYS(mkdirat), SCMP_SYS(unlinkat), SCMP_SYS(renameat), SCMP_SYS(renameat2),
     SCMP_SYS(symlinkat), SCMP_SYS(linkat), SCMP_SYS(mknodat), SCMP_SYS(fchown), SCMP_SYS(fchownat),
     SCMP_SYS(fchmod), SCMP_SYS(fchmodat), SCMP_SYS(fsetxattr), SCMP_SYS(utimensat),
-    SCMP_SYS(pwrite64), SCMP_SYS(pread64), SCMP_SYS(ftruncate)};
+    SCMP_SYS(pwrite64), SCMP_SYS(pread64), SCMP_SYS(ftruncate),
+    // Reading a lower layer's directory for one the layer implies (unpack.cpp, Implied).
+    SCMP_SYS(flistxattr), SCMP_SYS(fgetxattr)};
 
 // The helper only.
 constexpr int kHelperOnly[] = {
@@ -43,8 +45,9 @@ constexpr int kHelperOnly[] = {
     SCMP_SYS(capget), SCMP_SYS(capset), SCMP_SYS(prctl), SCMP_SYS(setfsuid), SCMP_SYS(setfsgid),
     SCMP_SYS(getuid), SCMP_SYS(getgid), SCMP_SYS(geteuid),
     // The user-namespace children (userns.cpp): fork, sync socket, maps, becoming ns root,
-    // confining themselves.
-    SCMP_SYS(clone), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(wait4),
+    // confining themselves; the peer watched while they work, their parent checked.
+    SCMP_SYS(clone), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(wait4), SCMP_SYS(poll),
+    SCMP_SYS(getppid),
     SCMP_SYS(socketpair), SCMP_SYS(unshare), SCMP_SYS(setresuid), SCMP_SYS(setresgid),
     SCMP_SYS(setgroups), SCMP_SYS(seccomp), SCMP_SYS(landlock_create_ruleset),
     SCMP_SYS(landlock_add_rule), SCMP_SYS(landlock_restrict_self),

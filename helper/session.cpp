@@ -43,14 +43,6 @@ bool InRange(std::uint32_t start, std::uint32_t size) {
   return size > 0 && std::uint64_t{start} + size <= 0xFFFFFFFFull;
 }
 
-std::string ReadAll(int fd) {
-  std::string text;
-  char buf[4096];
-  ssize_t n;
-  while (text.size() <= kMaxFile && (n = read(fd, buf, sizeof buf)) > 0)
-    text.append(buf, static_cast<std::size_t>(n));
-  return text;
-}
 
 Result<std::string> ReadMarker(int store) {
   auto meta = OpenBeneath(store, "meta", O_RDONLY | O_DIRECTORY);
@@ -63,13 +55,13 @@ Result<std::string> ReadMarker(int store) {
   if (dir_st.st_uid != 0 || st.st_uid != 0 || !S_ISREG(st.st_mode) || (dir_st.st_mode & 022) != 0 ||
       (st.st_mode & 022) != 0)
     return Error{EPERM, "store marker is not root's"};
-  return ReadAll(file->get());
+  return ReadAll(file->get(), kMaxFile);
 }
 
 // A small, world-readable system file, read as the caller (fsuid is the caller's).
 std::string ReadSystemFile(const char* path) {
   auto fd = OpenBeneath(AT_FDCWD, path, O_RDONLY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-  return fd ? ReadAll(fd->get()) : std::string();
+  return fd ? ReadAll(fd->get(), kMaxFile) : std::string();
 }
 
 // The caller's login name from /etc/passwd (no NSS: nothing else is read).
@@ -129,6 +121,8 @@ Result<StoreMarker> ParseStoreMarker(std::string_view text) {
     IdRange r;
     const bool is_map = f.size() == 4 && (f[0] == "uidmap" || f[0] == "gidmap");
     const bool is_limit = line >= 2 && f.size() == 2 && f[0] == "mountlimit";
+    const bool is_tag = line >= 2 && f.size() == 2 && f[0] == "tag" && f[1].size() == 32 &&
+                        f[1].find_first_not_of("0123456789abcdef") == std::string_view::npos;
     auto& ranges = f[0] == "uidmap" ? m.uid_map : m.gid_map;
     if (line++ == 0) {
       ok = f.size() == 1 && f[0] == "grootfs-store-v1";
@@ -136,6 +130,8 @@ Result<StoreMarker> ParseStoreMarker(std::string_view text) {
       ok = ok && f.size() == 3 && f[0] == "owner" && ParseU32(f[1], m.owner_uid) &&
            ParseU32(f[2], m.owner_gid);
     } else if (is_limit && ParseU32(f[1], m.mount_limit)) {
+    } else if (is_tag) {
+      m.tag = f[1];
     } else if (is_map && ParseU32(f[1], r.ns_id) && ParseU32(f[2], r.host_id) &&
                ParseU32(f[3], r.size) && InRange(r.ns_id, r.size) && InRange(r.host_id, r.size) &&
                ranges.size() < kMaxRanges) {
@@ -166,7 +162,9 @@ Result<Session> OpenSession(const std::string& store_path, uid_t caller) {
     if (auto allowed = CheckCallerMayUseMappings(*marker, caller, getgid()); !allowed)
       return allowed.error();
   }
-  const std::string tag = "grootfs-store:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  // A store made before tags existed is known by its directory's identity.
+  const std::string id = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  const std::string tag = "grootfs-store:" + (marker->tag.empty() ? id : marker->tag);
   return Session(std::move(*store), std::move(*marker), tag);
 }
 

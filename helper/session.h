@@ -25,6 +25,7 @@ struct StoreMarker {
   std::vector<IdRange> uid_map;
   std::vector<IdRange> gid_map;
   std::uint32_t mount_limit = 1000;  // rootfs mounts the store may hold ("mountlimit:N")
+  std::string tag;                   // 32 hex digits root chose at init-store ("tag:HEX")
 };
 
 inline constexpr const char* kMarkerPath = "meta/store-marker";

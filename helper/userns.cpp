@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/landlock.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -48,11 +49,12 @@ Result<void> WriteProcFile(pid_t pid, const char* file, const std::string& text)
   return {};
 }
 
-// Landlock: from here on the child reaches nothing but what lies beneath `dir` (and the fds
-// it already holds). A kernel without Landlock, or whose Landlock (ABI 1, before 5.19) would
-// refuse the links and renames across directories a layer needs, leaves the other walls
-// standing (the frontend logs which at debug level).
-void ConfineTo(int dir) {
+// Landlock: from here on the child reaches nothing but what lies beneath `dir`, may list the
+// directories beneath `read_dirs` and nothing more there, and keeps the fds it already holds.
+// A kernel without Landlock, or whose Landlock (ABI 1, before 5.19) would refuse the links and
+// renames across directories a layer needs, leaves the other walls standing (the frontend logs
+// which at debug level).
+void ConfineTo(int dir, std::span<const int> read_dirs) {
   const long abi =
       syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
   if (abi < 2) return;  // ABI 1 (before 5.19) refuses every link and rename across directories
@@ -61,31 +63,33 @@ void ConfineTo(int dir) {
   landlock_ruleset_attr attr{};
   attr.handled_access_fs = fs;
   UniqueFd ruleset(static_cast<int>(syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0)));
-  landlock_path_beneath_attr beneath{};
-  beneath.allowed_access = fs;
-  beneath.parent_fd = dir;
-  if (!ruleset ||
-      syscall(SYS_landlock_add_rule, ruleset.get(), LANDLOCK_RULE_PATH_BENEATH, &beneath, 0) != 0 ||
-      syscall(SYS_landlock_restrict_self, ruleset.get(), 0) != 0)
+  auto rule = [&](std::uint64_t access, int fd) {
+    landlock_path_beneath_attr beneath{access, fd};
+    return syscall(SYS_landlock_add_rule, ruleset.get(), LANDLOCK_RULE_PATH_BENEATH, &beneath, 0);
+  };
+  bool ok = ruleset && rule(fs, dir) == 0;
+  for (int read_dir : read_dirs) ok = ok && rule(LANDLOCK_ACCESS_FS_READ_DIR, read_dir) == 0;
+  if (!ok || syscall(SYS_landlock_restrict_self, ruleset.get(), 0) != 0)
     Die("landlock failed", kExitInvariant);
 }
 
 // In the child: wait for the maps, become root of the namespace, confine, run, report, exit.
-[[noreturn]] void ChildMain(int confine, UniqueFd sync,
-                            const std::function<Result<ipc::CountReply>()>& work) {
+[[noreturn]] void ChildMain(pid_t parent, int confine, std::span<const int> read_dirs,
+                            UniqueFd sync, const std::function<Result<ipc::CountReply>()>& work) {
   (void)close(ipc::kHelperChannelFd);  // the child never speaks to the peer
   (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-  {  // no supplementary group of the caller's goes into the namespace
-    ScopedCaps caps{CAP_SETGID};
-    if (setgroups(0, nullptr) != 0) Die("cannot drop supplementary groups", kExitInvariant);
-  }
+  // No supplementary group of the caller's goes into the namespace.
+  if (ScopedCaps caps{CAP_SETGID}; setgroups(0, nullptr) != 0) Die("setgroups", kExitInvariant);
   char c = 'u';
   if (unshare(CLONE_NEWUSER) != 0 || write(sync.get(), &c, 1) != 1 ||
       read(sync.get(), &c, 1) != 1 || c != 'g')
     _exit(kExitInvariant);
   if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
     Die("cannot become root of the user namespace", kExitInvariant);
-  ConfineTo(confine);
+  // The id change cleared the death signal: arm it again, then make sure the helper did not
+  // die in between (the child would have been handed to another parent).
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(kExitInvariant);
+  ConfineTo(confine, read_dirs);
   InstallChildSeccomp();
   ChildResult out{};
   Result<ipc::CountReply> r = work();
@@ -101,18 +105,19 @@ void ConfineTo(int dir) {
 
 }  // namespace
 
-Result<ipc::CountReply> RunInStoreUserns(
-    const Session& session, int confine,
-    const std::function<Result<ipc::CountReply>()>& work) {
+Result<ipc::CountReply> RunInStoreUserns(const Session& session, int confine,
+                                         std::span<const int> read_dirs,
+                                         const std::function<Result<ipc::CountReply>()>& work) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return Error::FromErrno("socketpair");
   UniqueFd parent_end(sv[0]), child_end(sv[1]);
+  const pid_t self = getpid();
   const pid_t pid = fork();
   if (pid < 0) return Error::FromErrno("fork");
   if (pid == 0) {
     parent_end.Reset();  // else a parent that fails before its first write hangs us both
-    ChildMain(confine, std::move(child_end), work);
+    ChildMain(self, confine, read_dirs, std::move(child_end), work);
   }
   child_end.Reset();
 
@@ -129,6 +134,11 @@ Result<ipc::CountReply> RunInStoreUserns(
   }
   c = 'g';
   if (!mapped || write(parent_end.get(), &c, 1) != 1) parent_end.Reset();  // child sees EOF
+  // While the child works, a peer that hangs up (grootfs killed) ends the helper at once; the
+  // child dies with it (its death signal).
+  pollfd watch[2] = {{parent_end.get(), POLLIN, 0}, {ipc::kHelperChannelFd, POLLRDHUP, 0}};
+  while (parent_end && (poll(watch, 2, -1) < 0 ? errno == EINTR : watch[0].revents == 0))
+    if (watch[1].revents != 0) _exit(kExitRefused);
   ChildResult out{};
   const ssize_t n = parent_end ? read(parent_end.get(), &out, sizeof out) : 0;
   int wstatus = 0;

@@ -60,17 +60,18 @@ struct Shape {
   std::size_t min_names, max_names;
   std::uint32_t flags;  // the flags the op accepts
   bool bytes;           // whether the op takes a byte count
+  std::size_t max_lowers = 0;
 };
 
 // Indexed by op; Hello (1) has its own decoder.
 constexpr Shape kShapes[] = {
     {}, {},  // none, Hello
-    {0, limits::kMaxBaseDirDepth, 0, true},                // UnpackLayer: base directory, budget
-    {1, limits::kMaxLayersPerImage, 0, false},             // MountRootfs: layer keys
-    {0, 0, kAndMovedMounts, false},                        // UnmountRootfs
-    {0, 0, 0, false},                                      // RemoveTree
-    {0, 0, 0, true},                                       // SetQuota: the limit
-    {0, 0, 0, false}};                                     // ReadQuota
+    {0, limits::kMaxBaseDirDepth, 0, true, limits::kMaxLayersPerImage},  // UnpackLayer
+    {1, limits::kMaxLayersPerImage, 0, false},                           // MountRootfs: layer keys
+    {0, 0, kMovedMount, true},                                           // UnmountRootfs
+    {0, 0, 0, false},                                                    // RemoveTree
+    {0, 0, 0, true},                                                     // SetQuota: the limit
+    {0, 0, 0, false}};                                                   // ReadQuota
 
 std::optional<Shape> ShapeOf(Op op) {
   const auto i = static_cast<std::size_t>(op);
@@ -99,6 +100,8 @@ std::vector<std::byte> Encode(const Request& m) {
   for (const auto& n : m.names) w.Str(n);
   w.Put(m.flags);
   w.Put(m.bytes);
+  w.Put(static_cast<std::uint32_t>(m.lowers.size()));
+  for (const auto& n : m.lowers) w.Str(n);
   return w.Take();
 }
 
@@ -136,12 +139,18 @@ std::optional<Request> Decode(Op op, std::span<const std::byte> in) {
   }
   auto flags = r.Get<std::uint32_t>();
   auto bytes = r.Get<std::uint64_t>();
+  auto lowers = r.Get<std::uint32_t>();
   if (!flags || (*flags & ~shape->flags) != 0 || !bytes || (*bytes != 0 && !shape->bytes) ||
-      !r.AtEnd())
+      !lowers || *lowers > shape->max_lowers)
     return std::nullopt;
   m.flags = *flags;
   m.bytes = *bytes;
-  return m;
+  for (std::uint32_t i = 0; i < *lowers; ++i) {
+    auto n = r.Name();
+    if (!n) return std::nullopt;
+    m.lowers.push_back(std::move(*n));
+  }
+  return r.AtEnd() ? std::optional(std::move(m)) : std::nullopt;
 }
 
 std::optional<CountReply> DecodeCountReply(std::span<const std::byte> in) {

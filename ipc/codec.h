@@ -21,16 +21,19 @@ bool IsPlainName(std::string_view s);
 // Every request after Hello has this one shape; what each field means, and how many names an
 // op takes, is in wire.h and PROTOCOL.md:
 //   UnpackLayer:   name = work dir in tmp/, names = base directory components (0..32),
-//                  bytes = the most file data the layer may unpack to (0: no budget)
+//                  bytes = the most file data the layer may unpack to (0: no budget),
+//                  lowers = the keys of the layers below it, topmost first (0..500)
 //   MountRootfs:   area/name = the image's place, names = layer keys topmost first (1..500)
 //   SetQuota:      area/name = the image's place, bytes = the limit (0: account only)
 //   UnmountRootfs, RemoveTree, ReadQuota: area/name = the place, no names
+// Only UnpackLayer may send lowers.
 struct Request {
   Area area = Area::kTmp;
   std::string name;
   std::vector<std::string> names;
   std::uint32_t flags = 0;
   std::uint64_t bytes = 0;
+  std::vector<std::string> lowers = {};
 };
 
 // UnpackLayer: file data written and kLayerRootOpaque; ReadQuota: bytes the place uses.

@@ -11,7 +11,7 @@
 namespace grootfs::ipc {
 
 inline constexpr std::uint32_t kMagic = 0x47524f54;  // "GROT"
-inline constexpr std::uint16_t kVersion = 1;
+inline constexpr std::uint16_t kVersion = 2;
 inline constexpr int kHelperChannelFd = 3;  // the helper's end of the socketpair
 
 enum class Op : std::uint16_t {
@@ -50,9 +50,9 @@ struct ReplyHeader {
 };
 static_assert(sizeof(ReplyHeader) == 16 && std::is_trivially_copyable_v<ReplyHeader>);
 
-// UnmountRootfs flags: also unmount every mount this store's helper made that is no longer at
-// an image's place (a user moved it out of the store, or to another name).
-inline constexpr std::uint32_t kAndMovedMounts = 1;
+// UnmountRootfs flag: also unmount the store's mount whose id is the request's byte count,
+// wherever a user moved it.
+inline constexpr std::uint32_t kMovedMount = 1;
 
 // CountReply flags (UnpackLayer).
 inline constexpr std::uint32_t kLayerRootOpaque = 1;  // the layer's root had an opaque whiteout

@@ -13,6 +13,7 @@
 #include "frontend/store/image_record.h"
 #include "frontend/store/layer_cache.h"
 #include "frontend/store/moved_mounts.h"
+#include "frontend/store/mounts.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -58,26 +59,54 @@ class Checker {
     Logger::Get().Info(mended ? "repaired" : "problem", {{"what", what}});
   }
 
+  // tmp/: what killed commands left. Each is named with what stands in its way, if anything;
+  // --repair removes what it can (an overlay the store made is unmounted first) and names the
+  // rest: a mount someone else put inside is neither followed nor unmounted.
   void Leftovers() {
     for (const auto& name : store::ListDir(p_.tmp())) {
-      auto lock = store::FileLock::TryLock(p_, "tmp-" + name, store::FileLock::Mode::kExclusive);
-      if (lock.held()) Problem("leftover work directory tmp/" + name, false);
+      store::FileLock lock;
+      if (store::MayHaveOwner(name)) {
+        lock = store::FileLock::TryLock(p_, "tmp-" + name, store::FileLock::Mode::kExclusive);
+        if (!lock.held()) continue;  // a command is working in it
+      }
+      const std::string path = p_.tmp() + "/" + name;
+      const std::string what = "leftover " + Kind(path) + " tmp/" + name;
+      const auto mounts = store::ForeignMountsIn(path);
+      const std::string advice =
+          mounts.empty() ? "" : "; " + mounts.front() + " is mounted inside it (not by grootfs): "
+                                "unmount it, then run check --repair";
+      if (!inv_.repair) {
+        Problem(what + advice, false);
+        continue;
+      }
+      try {
+        store::RemoveLeftover(p_, helper_, name);
+        if (lock.held()) (void)unlink((p_.locks() + "/tmp-" + name).c_str());
+        Problem(what, true);
+      } catch (const std::exception& e) {
+        Problem(what + " cannot be removed (" + e.what() + ")" + advice, false);
+      }
     }
-    if (inv_.repair && left_ > 0) {
-      store::SweepTmp(p_, helper_);
-      store::SweepLocks(p_);
-      std::cout << "repaired: leftovers swept\n";
-      left_ = 0;
-    }
+    if (inv_.repair) store::SweepLocks(p_);
+  }
+
+  static std::string Kind(const std::string& path) {
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0) return "entry";
+    if (S_ISDIR(st.st_mode)) return "work directory";
+    if (S_ISLNK(st.st_mode)) return "symlink";
+    if (S_ISFIFO(st.st_mode)) return "fifo";
+    return S_ISREG(st.st_mode) ? "file" : "entry";
   }
 
   // Rootfs mounts of this store that a user moved away from their image's place.
   void MovedMounts() {
     const auto moved = store::MovedMounts(p_);
-    if (moved.empty()) return;
-    if (inv_.repair) helper_.UnmountMovedMounts();
-    for (const auto& point : moved)
-      Problem("a rootfs mount of this store was moved to " + point, inv_.repair);
+    for (const auto& m : moved) Problem("a rootfs mount of this store was moved to " + m.point, false);
+    if (!inv_.repair || moved.empty()) return;
+    const auto still = store::UnmountMovedMounts(p_, helper_);
+    left_ -= static_cast<int>(moved.size() - still.size());
+    std::cout << "repaired: " << moved.size() - still.size() << " moved rootfs mount(s) unmounted\n";
   }
 
   // Every layer: a readable record, its diff dir, and as many bytes of file data as recorded.
@@ -98,8 +127,12 @@ class Checker {
       bool mended = false;
       if (inv_.repair) {
         // Dropped and, when images use it, fetched again from the image they were made from.
-        (void)store::Discard(p_, helper_, p_.layer(key));
-        mended = !used || Refetch(key, it->second);
+        try {
+          (void)store::Discard(p_, helper_, p_.layer(key));
+          mended = !used || Refetch(key, it->second);
+        } catch (const std::exception& e) {
+          trouble += " (cannot drop it: " + std::string(e.what()) + ")";
+        }
       }
       Problem(trouble + (used ? " (in use)" : ""), mended);
     }
@@ -114,10 +147,14 @@ class Checker {
         Invocation inv = inv_;
         inv.skip_layer_validation = record.value("skip_layer_validation", false);
         const auto spec = LoadImage(inv, record.at("image").get<std::string>());
+        std::vector<store::LayerRecord> below;
         for (const auto& layer : spec.layers) {
-          if (layer.cache_key != key) continue;
+          if (layer.cache_key != key) {
+            if (auto r = store::ReadLayer(p_, layer.cache_key)) below.push_back(*r);
+            continue;
+          }
           image::StreamBudget budget = store::BudgetFor(p_, 0);
-          (void)store::EnsureLayer(p_, helper_, layer, budget);
+          (void)store::EnsureLayer(p_, helper_, layer, below, budget);
           for (const auto& user : ids) Remount(user);
           return true;
         }
@@ -169,11 +206,16 @@ class Checker {
       if (!whole || !record.value("mounted", false) || MountedAt(p_.image(id) + "/rootfs"))
         continue;
       bool mend = false;
+      std::string why;
       if (inv_.repair) {
-        helper_.MountRootfs(ipc::Area::kImages, id, store::MountOrder(layers));
-        mend = true;
+        try {
+          helper_.MountRootfs(ipc::Area::kImages, id, store::MountOrder(layers));
+          mend = true;
+        } catch (const std::exception& e) {
+          why = " (cannot mount it: " + std::string(e.what()) + ")";
+        }
       }
-      Problem("image " + id + " is not mounted", mend);
+      Problem("image " + id + " is not mounted" + why, mend);
     }
   }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "frontend/commands/commands.h"
+#include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/store/image_record.h"
 #include "frontend/store/layer_cache.h"
@@ -36,8 +37,8 @@ std::uint64_t StoreUsage(const Invocation& inv, const store::Paths& p) {
   for (const auto& id : store::ListDir(p.images())) {
     try {
       bytes += ImageExclusiveBytes(inv, id, store::ReadImageRecord(p, id), helper);
-    } catch (const Error&) {
-      // Deleted meanwhile, or without a record: nothing to count.
+    } catch (const std::exception&) {
+      // Deleted meanwhile, or without a (readable) record: nothing to count.
     }
   }
   return bytes;
@@ -45,7 +46,8 @@ std::uint64_t StoreUsage(const Invocation& inv, const store::Paths& p) {
 
 }  // namespace
 
-void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold) {
+void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold,
+                const std::set<std::string>& keep) {
   const store::Paths p{inv.store};
   auto& log = Logger::Get();
   if (threshold && *threshold > 0) {
@@ -61,13 +63,14 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold) {
     store::FileLock store_lock(p, "store", store::FileLock::Mode::kExclusive);
     const auto used = store::LayerUsers(p);
     for (const auto& key : store::ListDir(p.layers())) {
-      if (used.count(key) != 0) continue;
+      if (used.count(key) != 0 || keep.count(key) != 0) continue;
       // A layer being made or checked right now is skipped; the next clean gets it.
       auto layer_lock =
           store::FileLock::TryLock(p, "layer-" + key, store::FileLock::Mode::kExclusive);
       if (!layer_lock.held()) continue;
       const std::string name = store::RandomName();
       auto tmp_lock = store::FileLock(p, "tmp-" + name, store::FileLock::Mode::kExclusive);
+      lifetime::AddWork(name);  // a stop signal's cleanup removes it; none moves after one
       if (rename(p.layer(key).c_str(), (p.tmp() + "/" + name).c_str()) == 0) {
         doomed.push_back(name);
         // Safe while we hold it: a waiter on the old file sees it gone and opens a new one.
@@ -77,8 +80,16 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold) {
     }
   }
   // Outside the lock: the layers are already invisible. Anything left by a crash is swept too.
-  for (const std::string& name : doomed) helper->RemoveTree(ipc::Area::kTmp, name);
-  store::SweepTmp(p, *helper);
+  // Best effort, as every sweep: a layer that cannot go is logged and left to a later one.
+  for (const std::string& name : doomed) {
+    try {
+      store::RemoveLeftover(p, *helper, name);
+      lifetime::RemoveWork(name);  // else still ours: a stop signal's cleanup tries again
+    } catch (const std::exception& e) {
+      log.Error("leftover-not-removed", {{"path", p.tmp() + "/" + name}, {"error", e.what()}});
+    }
+  }
+  (void)store::SweepTmp(p, *helper);
   store::SweepLocks(p);
   log.Info("cleaned", {{"layers_removed", doomed.size()}});
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "frontend/cli.h"
@@ -27,8 +28,10 @@ std::string ImageIdFromArg(const Invocation& inv, const std::string& arg);
 // Reads and checks an image's metadata (oci:///, tar, docker://) as create does.
 image::ImageSpec LoadImage(const Invocation& inv, const std::string& ref_text);
 
-// Removes unused layers when the store's usage is over the threshold (clean, --with-clean).
-void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold);
+// Removes unused layers when the store's usage is over the threshold (clean, --with-clean),
+// but none whose key is in `keep` (the layers the image being created needs).
+void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold,
+                const std::set<std::string>& keep = {});
 
 // Bytes an image has written (its upper dir), from the quota accounting where its record has
 // a quota, by walking the upper dir where it has none. `helper` is started on demand (XFS).

@@ -1,11 +1,16 @@
 // create: read and verify the image, make sure every layer is in the cache, then make the
 // image directory in tmp/, mount it through the helper and rename it into images/.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "frontend/commands/commands.h"
@@ -44,11 +49,37 @@ image::RegistryOptions RegistryOptionsFor(const Invocation& inv) {
   return options;
 }
 
-// Directories the image config declares as volumes exist in the rootfs (made in the upper dir).
-void MakeVolumes(const std::string& upper, const std::vector<std::string>& volumes,
-                 const store::Owner& owner) {
+// The directory `parts` names as the merged view of `lowers` (diff dirs, topmost first) shows
+// it, if it is one: the topmost layer with anything at a prefix decides, a file or whiteout
+// hides it, and an opaque directory hides the layers below it.
+std::optional<std::string> LowerDir(const std::vector<std::string>& lowers,
+                                    const std::vector<std::string>& parts) {
+  for (const std::string& lower : lowers) {
+    std::string path = lower;
+    bool opaque = false;
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      path += "/" + parts[i];
+      struct stat st {};
+      if (lstat(path.c_str(), &st) != 0) break;  // not in this layer: look below
+      if (!S_ISDIR(st.st_mode)) return std::nullopt;
+      if (i + 1 == parts.size()) return path;
+      char v = 0;
+      opaque = opaque || (getxattr(path.c_str(), "user.overlay.opaque", &v, 1) == 1 && v == 'y');
+    }
+    if (opaque) return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// Directories the image config declares as volumes exist in the rootfs. One the layers already
+// have is left alone; a missing one is made in the upper dir, and a parent made there for it
+// takes mode, mtime (and owner, as root) of the same directory in the layers, so the rootfs
+// shows the layers' directory as it is.
+void MakeVolumes(const std::string& upper, const std::vector<std::string>& lowers,
+                 const std::vector<std::string>& volumes, const store::Owner& owner) {
+  std::vector<std::pair<std::string, struct stat>> made;  // restored last, deepest first
   for (const std::string& volume : volumes) {
-    std::string path = upper;
+    std::vector<std::string> parts;
     std::size_t i = 0;
     while (i < volume.size()) {
       std::size_t j = volume.find('/', i);
@@ -57,14 +88,32 @@ void MakeVolumes(const std::string& upper, const std::vector<std::string>& volum
       i = j + 1;
       if (part.empty() || part == ".") continue;
       if (part == "..") throw Error("bad volume path " + volume);
-      path += "/" + part;
-      store::MakeDir(path, 0755, owner);
+      parts.push_back(part);
     }
+    if (parts.empty() || LowerDir(lowers, parts)) continue;
+    std::string path = upper;
+    for (std::size_t k = 0; k < parts.size(); ++k) {
+      path += "/" + parts[k];
+      struct stat st {};
+      const bool fresh = lstat(path.c_str(), &st) != 0;
+      store::MakeDir(path, 0755, owner);
+      const auto lower = LowerDir(lowers, {parts.begin(), parts.begin() + k + 1});
+      if (fresh && lower && lstat(lower->c_str(), &st) == 0) made.emplace_back(path, st);
+    }
+  }
+  for (auto it = made.rbegin(); it != made.rend(); ++it) {
+    const struct stat& st = it->second;
+    if (geteuid() == 0) (void)!lchown(it->first.c_str(), st.st_uid, st.st_gid);
+    (void)chmod(it->first.c_str(), st.st_mode & 07777);
+    const timespec times[2] = {st.st_atim, st.st_mtim};
+    (void)utimensat(AT_FDCWD, it->first.c_str(), times, AT_SYMLINK_NOFOLLOW);
   }
 }
 
-// Every layer in the cache, fetched and unpacked in parallel (each worker with its own helper
-// session) when missing. Cached layers cost one file read and no helper at all.
+// Every layer in the cache, fetched and unpacked by parallel workers (each with its own helper
+// session) when missing. Cached layers cost one file read and no helper at all. A missing
+// layer waits for every layer below it: directories it only implies take their metadata from
+// those (helper/ops/unpack.cpp). Workers take layers lowest first, so the wait always ends.
 std::vector<store::LayerRecord> EnsureLayers(const Invocation& inv, const store::Paths& p,
                                              const image::ImageSpec& spec,
                                              image::StreamBudget& budget) {
@@ -72,19 +121,46 @@ std::vector<store::LayerRecord> EnsureLayers(const Invocation& inv, const store:
   std::vector<store::LayerRecord> records(n);
   std::vector<std::exception_ptr> errors(n);
   std::atomic<std::size_t> next{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<bool> done(n, false);
+  auto below = [&](std::size_t i) {  // records[0, i) once they are all there
+    std::unique_lock lock(mu);
+    cv.wait(lock,
+            [&] { return std::find(done.begin(), done.begin() + i, false) == done.begin() + i; });
+    for (std::size_t j = 0; j < i; ++j)
+      if (errors[j]) throw Error("a layer below " + spec.layers[i].digest + " failed");
+    return std::vector<store::LayerRecord>(records.begin(), records.begin() + i);
+  };
+  // Each layer is held (a shared lock, which clean respects) from when it is found in the
+  // cache until every layer is: an upper layer's unpack reads the ones below it.
+  std::vector<store::FileLock> holds(n);
   auto worker = [&] {
     std::unique_ptr<HelperClient> helper;
     for (std::size_t i; (i = next++) < n;) {
       try {
-        if (auto cached = store::ReadLayer(p, spec.layers[i].cache_key)) {
-          records[i] = *cached;
-          continue;
+        const std::string& key = spec.layers[i].cache_key;
+        for (int attempt = 0;; ++attempt) {
+          store::FileLock hold(p, "layer-" + key, store::FileLock::Mode::kShared);
+          if (auto cached = store::ReadLayer(p, key)) {
+            records[i] = *cached;
+            holds[i] = std::move(hold);
+            break;
+          }
+          hold.Release();  // EnsureLayer takes it exclusively
+          if (attempt >= 3) throw Error("layer " + key + " keeps disappearing; is clean looping?");
+          const std::vector<store::LayerRecord> lower = below(i);
+          if (!helper) helper = HelperClient::Start(inv.helper_bin, p.root);
+          (void)store::EnsureLayer(p, *helper, spec.layers[i], lower, budget);
         }
-        if (!helper) helper = HelperClient::Start(inv.helper_bin, p.root);
-        records[i] = store::EnsureLayer(p, *helper, spec.layers[i], budget);
       } catch (...) {
         errors[i] = std::current_exception();
       }
+      {
+        std::lock_guard lock(mu);
+        done[i] = true;
+      }
+      cv.notify_all();
     }
   };
   std::vector<std::thread> threads;
@@ -204,12 +280,17 @@ int Create(const Invocation& inv) {
 
   auto& log = Logger::Get();
   log.Info("starting", {{"image", ref_text}, {"id", id}});
-  if (inv.with_clean) CleanStore(inv, inv.threshold_bytes);
   const image::ImageSpec spec = LoadImage(inv, ref_text);
   if (spec.layers.empty()) throw Error("image " + ref_text + " has no layers");
   if (spec.layers.size() > 500)  // OVL_MAX_STACK, on every kernel; refused before any unpack
     throw Error("image " + ref_text + " has " + std::to_string(spec.layers.size()) +
                 " layers; overlay stacks at most 500 on every kernel");
+  if (inv.with_clean) {
+    // Unused layers go, but not the ones this image is about to use.
+    std::set<std::string> needed;
+    for (const auto& layer : spec.layers) needed.insert(layer.cache_key);
+    CleanStore(inv, inv.threshold_bytes, needed);
+  }
 
   const store::Owner owner = store::StoreOwner(p);
   // Layers first (each under its own lock), then the image under the shared store lock. A
@@ -229,13 +310,15 @@ int Create(const Invocation& inv) {
     }
     const std::vector<std::string> keys = store::MountOrder(records);
     auto helper = HelperClient::Start(inv.helper_bin, p.root);
-    store::SweepTmp(p, *helper);  // whatever a killed command left half-made
+    (void)store::SweepTmp(p, *helper);  // whatever a killed command left half-made
     store::WorkDir work(p, *helper, disk.backend == store::QuotaBackend::kBtrfs);
     const std::string accounted_by = ApplyQuota(*helper, work, disk, quota);
     store::MakeDir(work.path() + "/rootfs", 0755, owner);
     store::MakeDir(work.path() + "/diff", 0755, owner);
     store::MakeDir(work.path() + "/work", 0700, owner);
-    MakeVolumes(work.path() + "/diff", spec.volumes, owner);
+    std::vector<std::string> lower_dirs;
+    for (const std::string& key : keys) lower_dirs.push_back(p.layer(key) + "/diff");
+    MakeVolumes(work.path() + "/diff", lower_dirs, spec.volumes, owner);
     nlohmann::json layers = nlohmann::json::array();
     for (const auto& r : records) layers.push_back(r.key);
     nlohmann::json record = {{"image", ref_text},
@@ -252,7 +335,7 @@ int Create(const Invocation& inv) {
       helper->MountRootfs(ipc::Area::kTmp, work.name(), keys);
     }
     try {
-      work.CommitTo(p.image(id));
+      work.CommitTo(p.image(id), /*decides=*/true);
     } catch (const Error&) {
       if (lstat(p.image(id).c_str(), &st) == 0) throw Error("image " + id + " already exists");
       throw;

@@ -1,11 +1,14 @@
 // delete: hide the image from list by moving it into tmp/ (one rename), then unmount and
-// remove it through the helper. A missing image is success with a warning.
+// remove it through the helper. A missing image is success with a warning. An image with a
+// mount inside that grootfs did not make is left as it is (listed, whole) and the delete fails
+// naming the mount: once it is unmounted, delete works.
 #include <sys/stat.h>
 
 #include "frontend/commands/commands.h"
 #include "frontend/image_id.h"
 #include "frontend/log.h"
 #include "frontend/store/moved_mounts.h"
+#include "frontend/store/mounts.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -39,16 +42,19 @@ int Delete(const Invocation& inv) {
   // A rootfs a user moved away (with its image, perhaps) is still the store's to unmount.
   const bool moved = !store::MovedMounts(p).empty();
   if (lstat(p.image(id).c_str(), &st) != 0) {
-    if (moved) HelperClient::Start(inv.helper_bin, p.root)->UnmountMovedMounts();
+    if (moved) (void)store::UnmountMovedMounts(p, *HelperClient::Start(inv.helper_bin, p.root));
     Logger::Get().Info("image-not-found", {{"id", id}, {"warning", "nothing to delete"}});
     return 0;
   }
+  if (const auto foreign = store::ForeignMountsIn(p.image(id)); !foreign.empty())
+    throw Error("cannot delete image " + id + ": " + foreign.front() +
+                " is mounted inside it (not by grootfs); unmount it, then delete again");
   auto helper = HelperClient::Start(inv.helper_bin, p.root);
-  if (moved) helper->UnmountMovedMounts();
+  if (moved) (void)store::UnmountMovedMounts(p, *helper);
   store::FileLock store_lock(p, "store", store::FileLock::Mode::kShared);
   if (!store::Discard(p, *helper, p.image(id)))
     Logger::Get().Info("image-not-found", {{"id", id}, {"warning", "deleted concurrently"}});
-  store::SweepTmp(p, *helper);
+  (void)store::SweepTmp(p, *helper);
   Logger::Get().Info("ending", {{"id", id}});
   return 0;
 }

@@ -18,8 +18,11 @@
 
 #include "frontend/commands/commands.h"
 #include "frontend/kernel_features.h"
+#include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/store/act_as_owner.h"
+#include "frontend/store/mounts.h"
+#include "frontend/store/moved_mounts.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -36,6 +39,7 @@ int RunProgram(const std::vector<std::string>& argv) {
     const int devnull = open("/dev/null", O_RDWR);
     (void)dup2(devnull, STDOUT_FILENO);
     (void)dup2(devnull, STDERR_FILENO);
+    lifetime::RestoreSignalMask();  // grootfs's stop signals are blocked for its own thread
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -234,6 +238,9 @@ int InitStore(const Invocation& inv) {
   ipc::UniqueFd meta = MakeDirAt(store.get(), "meta", 0755, store::Owner{0, 0});
   std::ostringstream marker;
   marker << "grootfs-store-v1\nowner:" << owner.uid << ":" << owner.gid << "\n";
+  // The store's rootfs mounts carry this as their source: how the helper counts them and
+  // finds those a user moved away, unlike a directory's inode number never used again.
+  marker << "tag:" << store::RandomName() << "\n";
   for (const auto& m : inv.uid_mappings)
     marker << "uidmap:" << m.ns_id << ":" << m.host_id << ":" << m.size << "\n";
   for (const auto& m : inv.gid_mappings)
@@ -262,11 +269,11 @@ int DeleteStore(const Invocation& inv) {
   const bool as_owner = store::ActAsStoreOwner(p.root, /*keep_root=*/true);
   if (store::IsStore(p)) {
     auto helper = HelperClient::Start(inv.helper_bin, p.root);
-    try {
-      helper->UnmountMovedMounts();  // wherever a user carried them
-    } catch (const Error& e) {  // the sweep ran; only the look at a fresh tmp/ name failed
-      Logger::Get().Error("moved-mounts", {{"error", e.what()}});
-    }
+    // Wherever a user carried them; one that cannot be unmounted keeps the store (and its
+    // marker, so its mounts still count against its limit) until it can.
+    if (const auto left = store::UnmountMovedMounts(p, *helper); !left.empty())
+      throw Error("cannot delete store " + p.root + ": its rootfs mount at " + left.front() +
+                  " cannot be unmounted");
     store::FileLock store_lock;
     try {
       store_lock = store::FileLock(p, "store", store::FileLock::Mode::kExclusive);
@@ -280,11 +287,15 @@ int DeleteStore(const Invocation& inv) {
       for (const std::string& name : store::ListDir(dir)) {
         try {
           (void)store::Discard(p, *helper, dir + "/" + name);
-        } catch (const Error& e) {
+        } catch (const Error& e) {  // a mount point itself cannot move: detached below
           Logger::Get().Error("cannot-remove", {{"path", dir + "/" + name}, {"error", e.what()}});
         }
       }
     }
+    // What is still mounted inside (someone else's mounts) is detached, never crossed.
+    if (const auto left = store::DetachMountsBeneath(p.root); !left.empty())
+      throw Error("cannot delete the store: " + left.front() +
+                  " is mounted inside it; unmount it, then run delete-store again");
   }
   std::error_code ec;
   for (const std::string& name : store::ListDir(p.root))

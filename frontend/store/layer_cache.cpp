@@ -74,7 +74,7 @@ image::StreamBudget BudgetFor(const Paths& p, std::uint64_t disk_limit) {
 }
 
 LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::LayerSpec& layer,
-                        image::StreamBudget& budget) {
+                        const std::vector<LayerRecord>& below, image::StreamBudget& budget) {
   FileLock lock(p, "layer-" + layer.cache_key, FileLock::Mode::kExclusive);
   if (auto existing = ReadLayer(p, layer.cache_key)) return *existing;
   // A directory without a readable record is debris of a crash: move it away first.
@@ -100,7 +100,7 @@ LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::Layer
   std::exception_ptr unpack_error;
   try {
     reply = helper.UnpackLayer(work.name(), BaseDirComponents(layer.base_directory), read_end.get(),
-                               budget.bytes());
+                               budget.bytes(), MountOrder(below));
   } catch (const HelperError& e) {
     unpack_error = std::current_exception();
     if (e.code() == EDQUOT)

@@ -25,9 +25,10 @@ std::optional<LayerRecord> ReadLayer(const Paths& p, const std::string& key);
 // it is streamed (verified while it streams) into the helper, unpacked into tmp/ and renamed
 // into place only when both the unpack and the verification succeeded. The layer takes its tar
 // from `budget`, shared with the other layers of the same create, and the helper's unpack is
-// capped at the whole budget too.
+// capped at the whole budget too. `below` are the image's layers under this one, lowest first,
+// already in the cache: a directory the layer only implies takes its metadata from them.
 LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::LayerSpec& layer,
-                        image::StreamBudget& budget);
+                        const std::vector<LayerRecord>& below, image::StreamBudget& budget);
 
 // The budget of one create's layers: the store's free space, and the disk limit when one is
 // given that counts the image (0: none).

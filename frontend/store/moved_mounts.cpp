@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "frontend/log.h"
+
 namespace grootfs::frontend::store {
 namespace {
 
@@ -34,8 +36,8 @@ bool AtAPlace(const std::string& root, const std::string& point) {
 
 }  // namespace
 
-std::vector<std::string> MovedMounts(const Paths& p) {
-  std::vector<std::string> moved;
+std::vector<MovedMount> MovedMounts(const Paths& p) {
+  std::vector<MovedMount> moved;
   struct stat st{};
   char* real = realpath(p.root.c_str(), nullptr);
   if (real == nullptr || stat(real, &st) != 0) {
@@ -44,8 +46,12 @@ std::vector<std::string> MovedMounts(const Paths& p) {
   }
   const std::string root = real;
   std::free(real);
-  const std::string want =
-      " - overlay grootfs-store:" + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + " ";
+  // The helper's tag: the marker's, or the store directory's identity for an older store.
+  std::string tag = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  std::ifstream marker(p.marker());
+  for (std::string line; std::getline(marker, line);)
+    if (line.starts_with("tag:")) tag = line.substr(4);
+  const std::string want = " - overlay grootfs-store:" + tag + " ";
   std::ifstream in("/proc/self/mountinfo");
   for (std::string line; std::getline(in, line);) {
     if (line.find(want) == std::string::npos) continue;
@@ -53,9 +59,22 @@ std::vector<std::string> MovedMounts(const Paths& p) {
     std::string field, point;
     for (int i = 0; i < 5 && fields >> field; ++i) point = field;
     point = Unescape(point);
-    if (!AtAPlace(root, point)) moved.push_back(point);
+    if (!AtAPlace(root, point)) moved.push_back({std::strtoull(line.c_str(), nullptr, 10), point});
   }
   return moved;
+}
+
+std::vector<std::string> UnmountMovedMounts(const Paths& p, HelperClient& helper) {
+  for (const MovedMount& m : MovedMounts(p)) {
+    try {
+      helper.UnmountMovedMount(m.id);
+    } catch (const std::exception& e) {
+      Logger::Get().Error("cannot-unmount-moved-mount", {{"path", m.point}, {"error", e.what()}});
+    }
+  }
+  std::vector<std::string> left;
+  for (const MovedMount& m : MovedMounts(p)) left.push_back(m.point);
+  return left;
 }
 
 }  // namespace grootfs::frontend::store

@@ -2,6 +2,7 @@
 // another name): they are found by the tag the helper gives every mount of the store.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -9,9 +10,17 @@
 
 namespace grootfs::frontend::store {
 
-// The mount points of the store's mounts that are not at STORE/images/*/rootfs nor
-// STORE/tmp/*/rootfs. A hint read from /proc/self/mountinfo: the helper checks each mount
-// by its id before it unmounts it.
-std::vector<std::string> MovedMounts(const Paths& p);
+struct MovedMount {
+  std::uint64_t id;   // the kernel's mount id
+  std::string point;  // where it is now
+};
+
+// The store's mounts that are not at STORE/images/*/rootfs nor STORE/tmp/*/rootfs. A hint read
+// from /proc/self/mountinfo: the helper checks each mount by its id before it unmounts it.
+std::vector<MovedMount> MovedMounts(const Paths& p);
+
+// Asks the helper to unmount each of them, best effort (a failure is logged); returns the
+// mount points of those still there afterwards.
+std::vector<std::string> UnmountMovedMounts(const Paths& p, HelperClient& helper);
 
 }  // namespace grootfs::frontend::store

@@ -4,8 +4,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -15,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/util/error.h"
 
@@ -73,7 +76,7 @@ void MakeDir(const std::string& path, mode_t mode, const Owner& owner) {
 
 void WriteFileAtomically(const std::string& path, const std::string& content, const Owner& owner) {
   const std::string tmp = path + ".tmp";
-  ipc::UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
+  ipc::UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
   if (!fd) throw Error(Errno("cannot write " + tmp));
   std::size_t done = 0;
   while (done < content.size()) {
@@ -103,7 +106,11 @@ namespace {
 // (by clean, under the store lock) between open and flock: then the lock is on a dead inode,
 // so it is dropped and the caller tries again with a fresh open.
 bool TryTake(ipc::UniqueFd& fd, const std::string& path, int op) {
-  fd.Reset(open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
+  const int flags = O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW;
+  fd.Reset(open(path.c_str(), flags, 0600));
+  // A symlink planted in locks/ is never followed (an exclusive holder writes its pid into the
+  // file): it is removed, and the lock made afresh.
+  if (!fd && errno == ELOOP && unlink(path.c_str()) == 0) fd.Reset(open(path.c_str(), flags, 0600));
   if (!fd) throw Error(Errno("cannot open lock " + path));
   if (flock(fd.get(), op | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK && errno != EINTR) throw Error(Errno("cannot lock " + path));
@@ -163,12 +170,14 @@ FileLock FileLock::TryLock(const Paths& p, const std::string& name, Mode mode) {
 WorkDir::WorkDir(const Paths& p, HelperClient& helper, bool subvolume)
     : paths_(p), helper_(helper), name_(RandomName()) {
   lock_ = FileLock(p, "tmp-" + name_, FileLock::Mode::kExclusive, std::chrono::seconds(1));
+  lifetime::AddWork(name_);  // removed by the stop signal's cleanup if it comes to that
   if (subvolume) MakeSubvolume(p.tmp(), name_, StoreOwner(p));
   else MakeDir(path(), 0755, StoreOwner(p));
 }
 
 WorkDir::~WorkDir() {
   if (committed_) {
+    lifetime::RemoveWork(name_);
     (void)unlink((paths_.locks() + "/tmp-" + name_).c_str());
     return;
   }
@@ -176,44 +185,93 @@ WorkDir::~WorkDir() {
     if (mounted_) helper_.UnmountRootfs(ipc::Area::kTmp, name_);
     helper_.RemoveTree(ipc::Area::kTmp, name_);
     (void)unlink((paths_.locks() + "/tmp-" + name_).c_str());
+    lifetime::RemoveWork(name_);  // else still ours: a stop signal's cleanup tries again
   } catch (const std::exception& e) {
     Logger::Get().Error("cleanup-failed", {{"path", path()}, {"error", e.what()}});
   }
 }
 
-void WorkDir::CommitTo(const std::string& dest) {
+void WorkDir::CommitTo(const std::string& dest, bool decides) {
+  lifetime::CommitGuard guard;  // throws once grootfs is being stopped
   if (renameat2(AT_FDCWD, path().c_str(), AT_FDCWD, dest.c_str(), RENAME_NOREPLACE) != 0) {
     const int err = errno;
     throw Error(err == EEXIST ? dest + " already exists" : Errno("cannot rename into " + dest));
   }
   committed_ = true;
+  if (decides) guard.Decide();
 }
 
 bool Discard(const Paths& p, HelperClient& helper, const std::string& path) {
   const std::string name = RandomName();
   FileLock lock(p, "tmp-" + name, FileLock::Mode::kExclusive, std::chrono::seconds(1));
+  lifetime::AddWork(name);  // throws once grootfs is being stopped: nothing moved yet
   if (rename(path.c_str(), (p.tmp() + "/" + name).c_str()) != 0) {
+    const int err = errno;
+    lifetime::RemoveWork(name);
+    errno = err;
     if (errno == ENOENT) {
       (void)unlink((p.locks() + "/tmp-" + name).c_str());
       return false;
     }
     throw Error(Errno("cannot move " + path + " aside"));
   }
-  helper.UnmountRootfs(ipc::Area::kTmp, name);
-  helper.RemoveTree(ipc::Area::kTmp, name);
+  try {
+    RemoveLeftover(p, helper, name);
+    lifetime::RemoveWork(name);  // else still ours: a stop signal's cleanup tries again
+  } catch (const std::exception& e) {
+    Logger::Get().Error("cannot-remove",
+                        {{"path", p.tmp() + "/" + name}, {"was", path}, {"error", e.what()}});
+  }
   (void)unlink((p.locks() + "/tmp-" + name).c_str());
   return true;
 }
 
-void SweepTmp(const Paths& p, HelperClient& helper) {
-  for (const std::string& name : ListDir(p.tmp())) {
-    FileLock lock = FileLock::TryLock(p, "tmp-" + name, FileLock::Mode::kExclusive);
-    if (!lock.held()) continue;  // its owner is alive
-    Logger::Get().Info("sweeping-leftover", {{"name", name}});
-    helper.UnmountRootfs(ipc::Area::kTmp, name);
-    helper.RemoveTree(ipc::Area::kTmp, name);
-    (void)unlink((p.locks() + "/tmp-" + name).c_str());
+void RemoveLeftover(const Paths& p, HelperClient& helper, const std::string& name) {
+  const std::string path = p.tmp() + "/" + name;
+  // By fd: tmp/ belongs to the store's owner, who may have swapped it for a symlink.
+  ipc::UniqueFd root(open(p.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  open_how how{};
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
+  ipc::UniqueFd tmp(
+      root ? static_cast<int>(syscall(SYS_openat2, root.get(), "tmp", &how, sizeof how)) : -1);
+  struct stat st{};
+  if (!tmp || fstatat(tmp.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return;
+    throw Error(Errno("cannot stat " + path));
   }
+  if (!S_ISDIR(st.st_mode)) {
+    if (unlinkat(tmp.get(), name.c_str(), 0) != 0 && errno != ENOENT)
+      throw Error(Errno("cannot remove " + path));
+    return;
+  }
+  helper.UnmountRootfs(ipc::Area::kTmp, name);
+  helper.RemoveTree(ipc::Area::kTmp, name);
+}
+
+bool MayHaveOwner(const std::string& name) {
+  return name.size() == 32 && name.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+std::vector<Leftover> SweepTmp(const Paths& p, HelperClient& helper) {
+  std::vector<Leftover> left;
+  for (const std::string& name : ListDir(p.tmp())) {
+    FileLock lock;
+    if (MayHaveOwner(name)) {
+      lock = FileLock::TryLock(p, "tmp-" + name, FileLock::Mode::kExclusive);
+      if (!lock.held()) continue;  // its owner is alive
+    }
+    Logger::Get().Info("sweeping-leftover", {{"name", name}});
+    try {
+      RemoveLeftover(p, helper, name);
+      if (lock.held()) (void)unlink((p.locks() + "/tmp-" + name).c_str());
+    } catch (const std::exception& e) {
+      Logger::Get().Error("leftover-not-removed",
+                          {{"path", p.tmp() + "/" + name}, {"error", e.what()}});
+      left.push_back({name, e.what()});
+    }
+  }
+  return left;
 }
 
 void SweepLocks(const Paths& p) {

@@ -89,8 +89,10 @@ class WorkDir {
   std::string path() const { return paths_.tmp() + "/" + name_; }
   void MarkMounted() { mounted_ = true; }
   // Renames the work dir to `dest` (which must not exist); throws on failure. EEXIST is
-  // reported as std::filesystem-free errno in the thrown Error's message.
-  void CommitTo(const std::string& dest);
+  // reported as std::filesystem-free errno in the thrown Error's message. Refused once grootfs
+  // is being stopped by a signal; `decides`: this rename is the command's result, which a
+  // signal can no longer undo.
+  void CommitTo(const std::string& dest, bool decides = false);
 
  private:
   const Paths& paths_;
@@ -102,11 +104,30 @@ class WorkDir {
 };
 
 // Moves an existing directory (an image or a layer) into tmp/ and removes it through the
-// helper, unmounting its rootfs first. Returns false if it was not there.
+// helper, unmounting its rootfs first. Returns false if it was not there. Once it is hidden the
+// move stands: a removal that fails (a mount someone put inside) is logged at error and the
+// rest is left in tmp/ for a later sweep.
 bool Discard(const Paths& p, HelperClient& helper, const std::string& path);
 
-// Removes tmp/ entries whose owner died (their lock is free).
-void SweepTmp(const Paths& p, HelperClient& helper);
+// Removes the entry tmp/NAME, whose owner is gone: a non-directory is unlinked here (unlink never
+// follows it); a directory has the overlay the store mounted on its rootfs unmounted and is
+// removed through the helper, which never crosses a mount. Throws why it cannot.
+void RemoveLeftover(const Paths& p, HelperClient& helper, const std::string& name);
+
+// A tmp/ entry a sweep could not remove, and why.
+struct Leftover {
+  std::string name;
+  std::string reason;
+};
+
+// Removes tmp/ entries whose owner died (their lock is free). Best effort: an entry it cannot
+// remove is logged at error (path and reason) and skipped, so one bad entry never stops the
+// command that sweeps; returns those entries.
+std::vector<Leftover> SweepTmp(const Paths& p, HelperClient& helper);
+
+// Whether a tmp/ entry may belong to a live command: only names RandomName() makes can (a
+// command holds the lock tmp-NAME while it works). Anything else is debris, whoever made it.
+bool MayHaveOwner(const std::string& name);
 // Removes lock files nobody holds whose layer or tmp entry is gone.
 void SweepLocks(const Paths& p);
 

@@ -1,5 +1,7 @@
 // Runs in: grootfs-helper (privileged). Trusts: nothing from the peer.
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -94,14 +96,18 @@ Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span
 }
 
 // Why this is safe: the place passed IsPlainName and is opened beneath the store fd without
-// following symlinks (crossing onto the mount is the point); only a mount sitting exactly
-// there is unmounted, through /proc/self/fd/N of that fd. Nothing mounted is success. With
-// kAndMovedMounts, the store's mounts that were moved away are unmounted too (store_mounts.cpp).
+// following symlinks (crossing onto the mount is the point); only an overlay (what MountRootfs
+// makes) sitting exactly there is unmounted, through /proc/self/fd/N of that fd: a mount
+// someone else put there is left alone (RemoveTree then stops at it). Nothing mounted is success.
+// With kMovedMount, the store's mount whose id is `bytes` is unmounted too, wherever a user
+// moved it (store_mounts.cpp).
 Result<Payload> HandleUnmountRootfs(Session& s, const ipc::Request& req, std::span<UniqueFd>) {
-  if ((req.flags & ipc::kAndMovedMounts) != 0) UnmountMovedMounts(s);
+  if ((req.flags & ipc::kMovedMount) != 0) UnmountMovedMount(s, req.bytes);
   for (;;) {  // a rootfs mounted twice is unmounted twice
     auto rootfs = OpenPlaceDir(s, req.area, req.name, "rootfs", kStrictCrossMounts);
     if (!rootfs) return rootfs.error().code == ENOENT ? Result<Payload>(Payload{}) : rootfs.error();
+    struct statfs on {};
+    if (fstatfs(rootfs->get(), &on) != 0 || on.f_type != OVERLAYFS_SUPER_MAGIC) return Payload{};
     const std::string path = FdPath(rootfs->get());
     ScopedCaps caps{CAP_SYS_ADMIN};
     if (umount2(path.c_str(), 0) == 0) continue;

@@ -9,8 +9,8 @@ namespace grootfs::helper {
 // EDQUOT once the store holds as many rootfs mounts as its marker allows (default 1,000).
 Result<void> CheckMountLimit(const Session& s);
 
-// Unmounts (lazily) every mount of this store that is no longer the rootfs of an image's
-// place in it: a mount a user carried out of the store, or under another name.
-void UnmountMovedMounts(const Session& s);
+// Unmounts (lazily) the mount of this store with this id, wherever it is now: a rootfs a
+// user carried away from its image's place. Nothing if no mount of the store has that id.
+void UnmountMovedMount(const Session& s, std::uint64_t id);
 
 }  // namespace grootfs::helper

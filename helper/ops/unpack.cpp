@@ -10,6 +10,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <memory>
 
 #include "ipc/limits.h"
@@ -32,43 +33,92 @@ std::string Join(const std::vector<std::string>& parts, std::size_t n) {
   return s;
 }
 
-// Opens the directory made of the first n components beneath layer, one component at a time
-// and never through a symlink, making missing ones (0755) when `create`.
-Result<UniqueFd> OpenParent(int layer, const std::vector<std::string>& parts, std::size_t n,
-                            bool create) {
-  auto cur = OpenBeneath(layer, ".", O_RDONLY | O_DIRECTORY);
-  for (std::size_t i = 0; cur && i < n; ++i) {
-    auto next = OpenBeneath(cur->get(), parts[i], O_RDONLY | O_DIRECTORY);
-    if (!next && next.error().code == ENOENT && create &&
-        mkdirat(cur->get(), parts[i].c_str(), 0755) == 0)
-      next = OpenBeneath(cur->get(), parts[i], O_RDONLY | O_DIRECTORY);
-    cur = std::move(next);
-  }
-  if (!cur && (cur.error().code == ELOOP || cur.error().code == EXDEV))
-    return Error{EPERM, "layer entry goes through a link: " + Join(parts, n)};
-  return cur;
+// An entry's mtime. libarchive (3.6.2) reads a negative pax time with a fraction, -S.F, as
+// -S + .F (the sign on the seconds only); only a pax time gives a fraction, so -S-1 + (1-.F).
+timespec MTime(archive_entry* e) {
+  timespec t{archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
+  if (t.tv_sec < 0 && t.tv_nsec > 0) t = {t.tv_sec - 1, 1'000'000'000 - t.tv_nsec};
+  return t;
 }
 
 // Access and modification time of an entry: its mtime, set on the name (never followed).
-void SetTimes(int parent, const std::string& name, la_int64_t sec, long nsec) {
-  const timespec times[2] = {{sec, nsec}, {sec, nsec}};
+void SetTimes(int parent, const std::string& name, timespec t) {
+  const timespec times[2] = {t, t};
   (void)utimensat(parent, name.c_str(), times, AT_SYMLINK_NOFOLLOW);
 }
 
 struct DirTimes {
   std::vector<std::string> parts;
-  la_int64_t sec;
-  long nsec;
+  timespec mtime;
 };
 
 // What one unpack has learnt so far.
 struct Unpack {
   int layer;
   const std::vector<std::string>& base_dir;
-  std::uint64_t budget;  // the most file data this layer may write; 0: no budget
+  std::span<const int> lowers;  // the layers below, topmost first (read-only)
+  std::uint64_t budget;         // the most file data this layer may write; 0: no budget
   std::vector<DirTimes> dir_times;
   ipc::CountReply reply;
 };
+
+// An image may not speak to overlay itself, nor set trusted or security labels. POSIX ACLs are
+// kept (systemd's /var/log/journal has them): the kernel maps their ids like the owner's.
+bool AllowedXattr(std::string_view n) {
+  return (n.starts_with("user.") && !n.starts_with("user.overlay.")) ||
+         n == "security.capability" || n.starts_with("system.posix_acl_");
+}
+
+// A directory the layer only implies must look as the merged view of the layers below shows
+// it: it takes owner, mode, xattrs and mtime of the topmost lower one, unless a whiteout, a
+// non-directory or an opaque directory in a lower layer hides it (then it keeps 0755, 0:0).
+void Implied(Unpack& u, const std::vector<std::string>& parts, std::size_t n, int dir) {
+  bool opaque = false;
+  for (std::size_t l = 0; l < u.lowers.size() && !opaque; ++l) {
+    for (std::size_t i = 1; i <= n; ++i) {
+      auto d = OpenBeneath(u.lowers[l], Join(parts, i), O_RDONLY | O_DIRECTORY);
+      if (!d && d.error().code != ENOENT) return;  // hidden by a non-directory
+      if (!d) break;
+      struct stat st {};
+      char y = 0;
+      if (i < n) {
+        opaque |= fgetxattr(d->get(), kOpaqueXattr, &y, 1) == 1 && y == 'y';
+      } else if (fstat(d->get(), &st) == 0) {
+        (void)!fchown(dir, st.st_uid, st.st_gid);
+        (void)fchmod(dir, st.st_mode & 07777);
+        std::string names(65536, '\0'), value(65536, '\0');
+        const ssize_t len = flistxattr(d->get(), names.data(), names.size());
+        names.resize(len > 0 ? static_cast<std::size_t>(len) : 0);
+        for (std::size_t k = 0; k < names.size(); k += std::strlen(&names[k]) + 1) {
+          const ssize_t v = fgetxattr(d->get(), &names[k], value.data(), value.size());
+          if (v >= 0 && AllowedXattr(&names[k]))
+            (void)fsetxattr(dir, &names[k], value.data(), static_cast<std::size_t>(v), 0);
+        }
+        u.dir_times.push_back({{parts.begin(), parts.begin() + static_cast<long>(n)}, st.st_mtim});
+        return;
+      }
+    }
+  }
+}
+
+// Opens the directory made of the first n components beneath the layer, one component at a
+// time and never through a symlink, making missing ones (see Implied) when `create`.
+Result<UniqueFd> OpenParent(Unpack& u, const std::vector<std::string>& parts, std::size_t n,
+                            bool create) {
+  auto cur = OpenBeneath(u.layer, ".", O_RDONLY | O_DIRECTORY);
+  for (std::size_t i = 0; cur && i < n; ++i) {
+    auto next = OpenBeneath(cur->get(), parts[i], O_RDONLY | O_DIRECTORY);
+    if (!next && next.error().code == ENOENT && create &&
+        mkdirat(cur->get(), parts[i].c_str(), 0755) == 0) {
+      next = OpenBeneath(cur->get(), parts[i], O_RDONLY | O_DIRECTORY);
+      if (next) Implied(u, parts, i + 1, next->get());
+    }
+    cur = std::move(next);
+  }
+  if (!cur && (cur.error().code == ELOOP || cur.error().code == EXDEV))
+    return Error{EPERM, "layer entry goes through a link: " + Join(parts, n)};
+  return cur;
+}
 
 Result<std::vector<std::string>> Rebased(const Unpack& u, const char* name) {
   if (name == nullptr) return Error{EBADMSG, "layer entry without a name"};
@@ -91,11 +141,7 @@ void Metadata(int fd, archive_entry* e) {
   std::size_t size;
   archive_entry_xattr_reset(e);
   while (archive_entry_xattr_next(e, &xname, &value, &size) == ARCHIVE_OK) {
-    const std::string_view n = xname;
-    // An image may not speak to overlay itself, nor set trusted or security labels.
-    const bool allowed =
-        (n.starts_with("user.") && !n.starts_with("user.overlay.")) || n == "security.capability";
-    if (allowed) (void)fsetxattr(fd, xname, value, size, 0);
+    if (AllowedXattr(xname)) (void)fsetxattr(fd, xname, value, size, 0);
   }
 }
 
@@ -157,7 +203,7 @@ Result<void> RegularFile(Unpack& u, archive* a, archive_entry* e, int parent,
   if (archive_entry_size_is_set(e) && ftruncate(fd->get(), archive_entry_size(e)) != 0)
     return Error::FromErrno("truncate " + name);
   Metadata(fd->get(), e);
-  SetTimes(parent, name, archive_entry_mtime(e), archive_entry_mtime_nsec(e));
+  SetTimes(parent, name, MTime(e));
   return {};
 }
 
@@ -169,7 +215,7 @@ Result<void> Directory(Unpack& u, archive_entry* e, const std::vector<std::strin
   auto fd = OpenBeneath(parent, name, O_RDONLY | O_DIRECTORY);
   if (!fd) return fd.error();
   Metadata(fd->get(), e);
-  u.dir_times.push_back({parts, archive_entry_mtime(e), archive_entry_mtime_nsec(e)});
+  u.dir_times.push_back({parts, MTime(e)});
   return {};
 }
 
@@ -193,7 +239,7 @@ Result<void> Entry(Unpack& u, archive* a, archive_entry* e) {
   if (parts->size() <= u.base_dir.size()) return {};  // the root itself: nothing to make
   const std::string& name = parts->back();
   const bool whiteout = name.starts_with(kWhiteoutPrefix);
-  auto parent_fd = OpenParent(u.layer, *parts, parts->size() - 1, true);
+  auto parent_fd = OpenParent(u, *parts, parts->size() - 1, true);
   if (!parent_fd) return parent_fd.error();
   const int parent = parent_fd->get();
   if (whiteout) return Whiteout(u, parent, *parts);
@@ -215,12 +261,17 @@ Result<void> Entry(Unpack& u, archive* a, archive_entry* e) {
         return Error::FromErrno("symlink " + name);
       (void)!fchownat(parent, name.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
                       static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW);
-      SetTimes(parent, name, archive_entry_mtime(e), archive_entry_mtime_nsec(e));
+      SetTimes(parent, name, MTime(e));
       return {};
-    case AE_IFIFO:
-      if (mkfifoat(parent, name.c_str(), archive_entry_perm(e) & 0777) != 0)
-        return Error::FromErrno("mkfifo " + name);
+    case AE_IFIFO: {  // opened without blocking, to take the entry's metadata like a file
+      auto fifo = mkfifoat(parent, name.c_str(), 0600) == 0
+                      ? OpenBeneath(parent, name, O_RDONLY | O_NONBLOCK)
+                      : Error::FromErrno("mkfifo " + name);
+      if (!fifo) return fifo.error();
+      Metadata(fifo->get(), e);
+      SetTimes(parent, name, MTime(e));
       return {};
+    }
     default:
       return {};  // devices and sockets are skipped: a layer may not bring its own devices
   }
@@ -229,8 +280,8 @@ Result<void> Entry(Unpack& u, archive* a, archive_entry* e) {
 }  // namespace
 
 Result<ipc::CountReply> UnpackTar(int stream, int layer, const std::vector<std::string>& base_dir,
-                                  std::uint64_t budget) {
-  Unpack u{layer, base_dir, budget, {}, {}};
+                                  std::span<const int> lowers, std::uint64_t budget) {
+  Unpack u{layer, base_dir, lowers, budget, {}, {}};
   std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), &archive_read_free);
   if (!a) return Error{ENOMEM, "archive_read_new"};
   archive_read_support_format_tar(a.get());  // plain tar only: the frontend decompresses
@@ -238,15 +289,17 @@ Result<ipc::CountReply> UnpackTar(int stream, int layer, const std::vector<std::
   archive_entry* e = nullptr;
   std::uint64_t entries = 0;
   int r;
-  while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK) {
+  // ARCHIVE_WARN: a pax UTF-8 name the C locale cannot hold; libarchive then keeps its bytes,
+  // unconverted and unnormalised, which is what is wanted: names are bytes.
+  while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
     if (++entries > ipc::limits::kMaxEntriesPerLayer) return Error{EFBIG, "too many entries"};
     if (auto done = Entry(u, a.get(), e); !done) return done.error();
   }
   if (r != ARCHIVE_EOF) return ArchiveError(a.get());
   // Directory times last: adding entries changed them.
   for (const DirTimes& t : u.dir_times) {
-    auto parent = OpenParent(u.layer, t.parts, t.parts.size() - 1, false);
-    if (parent) SetTimes(parent->get(), t.parts.back(), t.sec, t.nsec);
+    auto parent = OpenParent(u, t.parts, t.parts.size() - 1, false);
+    if (parent) SetTimes(parent->get(), t.parts.back(), t.mtime);
   }
   return u.reply;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,7 +22,9 @@ std::optional<std::vector<std::string>> CleanEntryPath(std::string_view name);
 // symlink, and the final component is never followed. Devices are skipped; OCI whiteouts
 // become overlay whiteouts (0/0 character devices, user.overlay.opaque). File data past
 // `budget` bytes (0: no budget) stops the unpack with EDQUOT before it is written.
+// `lowers` are the diff directories of the layers below, topmost first, read only to give a
+// directory the layer implies (names beneath it, not an entry of its own) their metadata.
 Result<ipc::CountReply> UnpackTar(int stream, int layer, const std::vector<std::string>& base_dir,
-                                  std::uint64_t budget);
+                                  std::span<const int> lowers, std::uint64_t budget);
 
 }  // namespace grootfs::helper

@@ -2,6 +2,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <vector>
+
 #include "helper/die.h"
 #include "helper/ops/handlers.h"
 #include "helper/ops/unpack.h"
@@ -15,6 +17,8 @@ namespace grootfs::helper {
 // by a child that is root only inside a user namespace mapped as the root-written marker says,
 // so it can create nothing an unprivileged holder of those ids could not; every entry is made
 // beneath the new layer directory with *at calls that never follow a link (see unpack.cpp).
+// The lower layers' diff directories are opened beneath the store like MountRootfs's, and the
+// child may only read directories beneath them (Landlock).
 Result<Payload> HandleUnpackLayer(Session& s, const ipc::Request& req, std::span<UniqueFd> fds) {
   if (req.area != ipc::Area::kTmp) Die("UnpackLayer works in tmp/ only");
   struct stat st {};
@@ -24,13 +28,22 @@ Result<Payload> HandleUnpackLayer(Session& s, const ipc::Request& req, std::span
     return Error{EBADF, "layer stream must be a readable pipe or file"};
   auto work = OpenBeneath(s.store(), PlacePath(ipc::Area::kTmp, req.name), O_RDONLY | O_DIRECTORY);
   if (!work) return work.error();
+  std::vector<UniqueFd> lower_fds;
+  std::vector<int> lowers;
+  for (const std::string& key : req.lowers) {
+    auto lower =
+        OpenBeneath(s.store(), PlacePath(ipc::Area::kLayers, key) + "/diff", O_PATH | O_DIRECTORY);
+    if (!lower) return lower.error();
+    lowers.push_back(lower->get());
+    lower_fds.push_back(std::move(*lower));
+  }
   const int stream = fds[0].get();
   const int work_fd = work->get();
-  auto reply = RunInStoreUserns(s, work_fd, [&]() -> Result<ipc::CountReply> {
+  auto reply = RunInStoreUserns(s, work_fd, lowers, [&]() -> Result<ipc::CountReply> {
     if (mkdirat(work_fd, "diff", 0755) != 0) return Error::FromErrno("mkdir diff");
     auto diff = OpenBeneath(work_fd, "diff", O_RDONLY | O_DIRECTORY);
     if (!diff) return diff.error();
-    return UnpackTar(stream, diff->get(), req.names, req.bytes);
+    return UnpackTar(stream, diff->get(), req.names, lowers, req.bytes);
   });
   if (!reply) return reply.error();
   return ipc::Encode(*reply);

@@ -31,18 +31,20 @@ bool SameBytes(const std::vector<std::byte>& encoded, std::span<const std::byte>
 struct Allowed {
   std::size_t min_names, max_names;
   std::uint32_t flags;
-  bool bytes = false;  // whether a non-zero byte count is allowed
+  bool bytes = false;          // whether a non-zero byte count is allowed
+  std::size_t max_lowers = 0;  // lower layer keys (UnpackLayer only)
 };
 
 Allowed AllowedFor(std::uint16_t op) {
   switch (static_cast<ipc::Op>(op)) {
     case ipc::Op::kUnpackLayer:
-      return {0, ipc::limits::kMaxBaseDirDepth, 0, true};
+      return {0, ipc::limits::kMaxBaseDirDepth, 0, true, ipc::limits::kMaxLayersPerImage};
     case ipc::Op::kMountRootfs:
       return {1, ipc::limits::kMaxLayersPerImage, 0};
     case ipc::Op::kSetQuota:
       return {0, 0, 0, true};
-    case ipc::Op::kUnmountRootfs:
+    case ipc::Op::kUnmountRootfs:  // kMovedMount: the byte count is a mount id
+      return {0, 0, ipc::kMovedMount, true};
     case ipc::Op::kRemoveTree:
     case ipc::Op::kReadQuota:
       return {0, 0, 0};
@@ -80,6 +82,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       Require(ipc::IsPlainName(name), "Decode accepted a listed name that is not plain");
     Require((request->flags & ~allowed.flags) == 0, "Decode accepted flags the op does not allow");
     Require(request->bytes == 0 || allowed.bytes, "Decode accepted a byte count the op does not take");
+    Require(request->lowers.size() <= allowed.max_lowers,
+            "Decode accepted lower layers the op does not take");
+    for (const std::string& name : request->lowers)
+      Require(ipc::IsPlainName(name), "Decode accepted a lower layer key that is not plain");
     Require(SameBytes(ipc::Encode(*request), in), "a request does not round-trip");
   }
 

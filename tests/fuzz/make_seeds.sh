@@ -22,22 +22,28 @@ def seeds(target, items):
 
 # ipc_decode_fuzz: payloads as ipc/codec.cpp writes them (little endian).
 def s(b): return struct.pack("<I", len(b)) + b
-def req(area, name, names=(), flags=0, count=0):
+def req(area, name, names=(), flags=0, count=0, lowers=()):
     out = struct.pack("<B", area) + s(name) + struct.pack("<I", len(names))
     for n in names: out += s(n)
-    return out + struct.pack("<IQ", flags, count)
+    out += struct.pack("<IQI", flags, count, len(lowers))
+    for n in lowers: out += s(n)
+    return out
 seeds("ipc_decode_fuzz", {
     "hello": s(b"/var/lib/grootfs/store"),
     "hello_relative": s(b"store"),
     "hello_nul": s(b"/var/\0lib"),
     "unpack": req(1, b"work-1", (b"home", b"vcap")),
     "unpack_budget": req(1, b"work-1", (), 0, 1 << 30),
+    "unpack_lowers": req(1, b"work-1", (b"home",), 0, 1 << 30, (b"layer-b", b"layer-a")),
+    "unpack_lower_dotdot": req(1, b"work-1", (), 0, 0, (b"..",)),
+    "mount_with_lowers": req(2, b"image-1", (b"layer-a",), 0, 0, (b"layer-b",)),
     "set_quota": req(1, b"work-1", (), 0, 20 << 20),
     "read_quota": req(2, b"image-1"),
     "read_quota_with_count": req(2, b"image-1", (), 0, 5),
     "mount": req(2, b"image-1", (b"layer-a", b"layer-b", b"layer-c"), 1),
     "mount_no_layers": req(2, b"image-1"),
     "unmount": req(2, b"image-1"),
+    "unmount_moved": req(1, b"moved-mount-1", (), 1, 4242),
     "remove": req(3, b"abc123"),
     "bad_area": req(4, b"x"),
     "dotdot_name": req(1, b".."),
@@ -53,6 +59,7 @@ seeds("ipc_decode_fuzz", {
 # store_marker_fuzz: marker text [NUL subordinate-id file text].
 seeds("store_marker_fuzz", {
     "root": "grootfs-store-v1\nowner:0:0\n",
+    "tagged": "grootfs-store-v1\nowner:0:0\nmountlimit:1000\ntag:0123456789abcdef0123456789abcdef\n",
     "rootless": "grootfs-store-v1\nowner:1000:1000\nuidmap:0:1000:1\nuidmap:1:100000:65536\n"
                 "gidmap:0:1000:1\ngidmap:1:100000:65536\n\0alice:100000:65536\n1000:200000:10\n",
     "outside_subids": "grootfs-store-v1\nowner:1000:1000\nuidmap:0:500000:10\ngidmap:0:500000:10\n"
@@ -186,6 +193,14 @@ with tarfile.open(sys.argv[1] + "/hardlink_outside.tar", "w", format=tarfile.UST
 with tarfile.open(sys.argv[1] + "/hardlink_through_symlink.tar", "w", format=tarfile.GNU_FORMAT) as tar:
     link(tar, "host", tarfile.SYMTYPE, "/etc")
     link(tar, "passwd", tarfile.LNKTYPE, "host/passwd")
+# Names as bytes: pax UTF-8 (the ca-certificates symlink), pax BINARY, a negative fractional mtime.
+with tarfile.open(sys.argv[1] + "/pax_names.tar", "w", format=tarfile.PAX_FORMAT,
+                  encoding="utf-8", errors="surrogateescape") as tar:
+    link(tar, "NetLock_Arany_=Class_Gold=_F\u0151tan\u00fas\u00edtv\u00e1ny.pem",
+         tarfile.SYMTYPE, "F\u0151tan\u00fas\u00edtv\u00e1ny.crt")
+    info = tarfile.TarInfo("raw-\udcff")
+    info.pax_headers = {"hdrcharset": "BINARY", "mtime": "-34560000.25"}
+    tar.addfile(info)
 PY
 )
 ls -la "$corpus"/*

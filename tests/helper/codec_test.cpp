@@ -111,9 +111,36 @@ TEST(Codec, OnlyUnpackLayerAndSetQuotaCarryAByteCount) {
     EXPECT_FALSE(Decode(op, Encode(Request{Area::kImages, "i", {"k"}, 0, 1}))) << int(op);
   EXPECT_FALSE(Decode(Op::kReadQuota, Encode(Request{Area::kImages, "i", {}, 0, 1})));
   EXPECT_FALSE(Decode(Op::kSetQuota, Encode(Request{Area::kImages, "i", {"x"}, 0, 1})));
-  // The byte count is the last field: a request that stops before it is refused.
+  // The byte count and the lower-layer count end the request: stopping in them is refused.
   auto bytes = Encode(Request{Area::kTmp, "w", {}, 0, 7});
-  EXPECT_FALSE(Decode(Op::kSetQuota, {bytes.data(), bytes.size() - 1}));
+  for (std::size_t cut = 1; cut <= 12; ++cut)
+    EXPECT_FALSE(Decode(Op::kSetQuota, {bytes.data(), bytes.size() - cut})) << cut;
+}
+
+TEST(Codec, OnlyUnpackLayerCarriesLowerLayerKeysEachAPlainName) {
+  Request u{Area::kTmp, "w", {"home"}, 0, 5, {"k3", "k2", "k1"}};
+  auto unpack = Decode(Op::kUnpackLayer, Encode(u));
+  ASSERT_TRUE(unpack);
+  EXPECT_EQ(unpack->names, (std::vector<std::string>{"home"}));
+  EXPECT_EQ(unpack->bytes, 5u);
+  EXPECT_EQ(unpack->lowers, (std::vector<std::string>{"k3", "k2", "k1"}));
+  u.lowers.assign(limits::kMaxLayersPerImage, "k");
+  EXPECT_TRUE(Decode(Op::kUnpackLayer, Encode(u)));
+  u.lowers.push_back("k");
+  EXPECT_FALSE(Decode(Op::kUnpackLayer, Encode(u)));  // past overlay's stack limit
+  for (const char* bad : {"..", ".", "a/b", ""})
+    EXPECT_FALSE(Decode(Op::kUnpackLayer, Encode(Request{Area::kTmp, "w", {}, 0, 0, {bad}})))
+        << bad;
+  EXPECT_FALSE(Decode(Op::kUnpackLayer,
+                      Encode(Request{Area::kTmp, "w", {}, 0, 0, {std::string("a\0b", 3)}})));
+  for (Op op :
+       {Op::kMountRootfs, Op::kUnmountRootfs, Op::kRemoveTree, Op::kSetQuota, Op::kReadQuota})
+    EXPECT_FALSE(Decode(op, Encode(Request{Area::kImages, "i", {"k"}, 0, 0, {"k"}}))) << int(op);
+  auto bytes = Encode(Request{Area::kTmp, "w", {}, 0, 0, {"k1", "k2"}});
+  for (std::size_t n = 0; n < bytes.size(); ++n)
+    EXPECT_FALSE(Decode(Op::kUnpackLayer, {bytes.data(), n})) << n;
+  bytes.push_back(std::byte{0});
+  EXPECT_FALSE(Decode(Op::kUnpackLayer, bytes));
 }
 
 TEST(Channel, CarriesRequestsWithFds) {
@@ -163,8 +190,9 @@ TEST(Channel, RefusesMalformedDatagrams) {
 }
 
 TEST(Codec, UnmountRootfsMayAlsoAskForMovedMounts) {
-  auto m = Decode(Op::kUnmountRootfs, Encode(Request{Area::kTmp, "w", {}, kAndMovedMounts}));
+  auto m = Decode(Op::kUnmountRootfs, Encode(Request{Area::kTmp, "w", {}, kMovedMount, 42}));
   ASSERT_TRUE(m);
-  EXPECT_EQ(m->flags, kAndMovedMounts);
+  EXPECT_EQ(m->flags, kMovedMount);
+  EXPECT_EQ(m->bytes, 42u);
   EXPECT_FALSE(Decode(Op::kUnmountRootfs, Encode(Request{Area::kTmp, "w", {}, 2})));
 }

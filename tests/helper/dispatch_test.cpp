@@ -79,6 +79,15 @@ TEST(StoreMarker, AMountLimitLineSetsTheLimit) {
   EXPECT_FALSE(helper::ParseStoreMarker("grootfs-store-v1\nmountlimit:7\n"));
 }
 
+TEST(StoreMarker, ATagIs32HexDigits) {
+  const std::string tag(32, 'a');
+  auto m = helper::ParseStoreMarker("grootfs-store-v1\nowner:0:0\ntag:" + tag + "\n");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->tag, tag);
+  for (const std::string bad : {std::string(31, 'a'), std::string(32, 'g'), tag + " x", tag + "0"})
+    EXPECT_FALSE(helper::ParseStoreMarker("grootfs-store-v1\nowner:0:0\ntag:" + bad + "\n")) << bad;
+}
+
 TEST(HelperDispatch, AQuotaOnALayerIsRefusedEinvalBeforeAnyFilesystemCall) {
   if (geteuid() != 0) GTEST_SKIP() << "a store marker must be root's";
   TempDir store;
@@ -142,7 +151,7 @@ TEST(Quota, ALimitNear2To64StaysALimit) {
 std::string SetgroupsInChild(const helper::StoreMarker& marker) {
   helper::Session session(ipc::UniqueFd(open("/", O_PATH | O_CLOEXEC)), marker, "tag");
   ipc::UniqueFd proc(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  auto r = helper::RunInStoreUserns(session, proc.get(), []() -> ipc::Result<ipc::CountReply> {
+  auto r = helper::RunInStoreUserns(session, proc.get(), {}, []() -> ipc::Result<ipc::CountReply> {
     auto fd = helper::OpenBeneath(AT_FDCWD, "/proc/" + std::to_string(getpid()) + "/setgroups",
                                   O_RDONLY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
     char buf[16] = {};
@@ -172,7 +181,7 @@ TEST(UnpackChildDeathTest, AMapTheKernelRefusesEndsBothSidesPromptly) {
         alarm(10);  // a hang is a failure, not a wait for ctest's timeout
         helper::Session session(ipc::UniqueFd(open("/", O_PATH | O_CLOEXEC)), bad, "tag");
         ipc::UniqueFd proc(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        auto r = helper::RunInStoreUserns(session, proc.get(),
+        auto r = helper::RunInStoreUserns(session, proc.get(), {},
                                           []() -> ipc::Result<ipc::CountReply> { return ipc::CountReply{}; });
         _exit(r ? 1 : 0);
       },

@@ -58,11 +58,13 @@ class TarBuilder {
   // The finished tar, readable from a pipe's read end (written from a thread).
   // The reader may stop early (a refused entry, a budget): the writer then gets EPIPE.
   int Pipe() {
-    signal(SIGPIPE, SIG_IGN);
     archive_write_close(a_);
+    return PipeOf(std::string(buf_.data(), used_));
+  }
+  static int PipeOf(std::string data) {
+    signal(SIGPIPE, SIG_IGN);
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) return -1;
-    std::string data(buf_.data(), used_);
     std::thread([fd = p[1], data] {
       std::size_t done = 0;
       while (done < data.size()) {

@@ -1,13 +1,17 @@
 // UnpackTar and the helper's path rules, against tar streams a hostile layer could carry.
+#include "helper/ops/unpack.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "helper/fs_at.h"
-#include "helper/ops/unpack.h"
+#include "raw_tar.h"
 #include "tar_builder.h"
 #include "temp_dir.h"
 
@@ -26,9 +30,28 @@ std::string Slurp(const std::string& path) {
 auto Unpack(TarBuilder& tar, const TempDir& dir, std::vector<std::string> base = {},
             std::uint64_t budget = 0) {
   const int fd = tar.Pipe();
-  auto r = UnpackTar(fd, dir.fd(), base, budget);
+  auto r = UnpackTar(fd, dir.fd(), base, {}, budget);
   close(fd);
   return r;
+}
+
+auto UnpackRaw(RawTar& tar, const TempDir& dir, std::vector<int> lowers = {}) {
+  const int fd = TarBuilder::PipeOf(tar.Take());
+  auto r = UnpackTar(fd, dir.fd(), {}, lowers, 0);
+  close(fd);
+  return r;
+}
+
+std::string Link(const std::string& path) {
+  char buf[8192];
+  const ssize_t n = readlink(path.c_str(), buf, sizeof buf);
+  return n < 0 ? std::string("(none)") : std::string(buf, static_cast<std::size_t>(n));
+}
+
+struct stat Lstat(const std::string& path) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) st.st_mode = 0;
+  return st;
 }
 
 }  // namespace
@@ -190,8 +213,140 @@ TEST(UnpackTar, RefusesGarbage) {
   ASSERT_EQ(pipe(p), 0);
   ASSERT_EQ(write(p[1], "this is not a tar archive at all, not even close..........", 59), 59);
   close(p[1]);
-  EXPECT_FALSE(UnpackTar(p[0], dir.fd(), {}, 0));
+  EXPECT_FALSE(UnpackTar(p[0], dir.fd(), {}, {}, 0));
   close(p[0]);
+}
+
+// The ca-certificates failure: pax UTF-8 names the helper's C locale cannot hold. Names are
+// bytes: UTF-8 (NFD too, never normalised), hdrcharset=BINARY, GNU long names and plain ustar
+// names with bytes that are not UTF-8 are all written exactly as they are in the layer.
+TEST(UnpackTar, WritesNamesAndLinkTargetsByteForByte) {
+  const std::string cert =
+      "NetLock_Arany_=Class_Gold=_F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.pem";
+  const std::string target = "/usr/share/ca-certificates/mozilla/F\xc5\x91tan\xc3\xbas.crt";
+  const std::string nfd = "cafe\xcc\x81";  // "café" decomposed: NFC would make it c3 a9
+  const std::string binary = "raw-\xff\xfe";
+  const std::string gnu = std::string(150, 'a') + "/gnu-\xfe-" + std::string(240, 'g');
+  const std::string deep = std::string(200, 'd') + "/" + std::string(200, 'e') + "/" +
+                           std::string(250, 'f') + "-\xc3\xa9";
+  RawTar tar;
+  tar.Pax(RawTar::Record("path=" + cert) + RawTar::Record("linkpath=" + target))
+      .Add({"x", '2', "x", 0777})
+      .Pax(RawTar::Record("path=" + nfd))
+      .Add({"x"})
+      .Pax(RawTar::Record("hdrcharset=BINARY") + RawTar::Record("path=" + binary))
+      .Add({"x"})
+      .LongName(gnu)
+      .Add({gnu.substr(0, 100)})
+      .Add({"ustar-\xfd"})
+      .Pax(RawTar::Record("path=" + deep) + RawTar::Record("linkpath=" + std::string(4000, 'l')))
+      .Add({"x", '2', "x", 0777});
+  TempDir dir;
+  auto r = UnpackRaw(tar, dir);
+  ASSERT_TRUE(r) << r.error().text;
+  EXPECT_EQ(Link(dir.path() + "/" + cert), target);
+  for (const std::string& name : {nfd, binary, gnu, std::string("ustar-\xfd")})
+    EXPECT_TRUE(S_ISREG(Lstat(dir.path() + "/" + name).st_mode)) << name;
+  EXPECT_FALSE(S_ISREG(Lstat(dir.path() + "/caf\xc3\xa9").st_mode));
+  EXPECT_EQ(Link(dir.path() + "/" + deep), std::string(4000, 'l'));
+}
+
+// libarchive puts the sign of "-34560000.25" on the seconds only (-34559999.75); tar and
+// umoci make it -34560000.25. Nanoseconds and times before 1970 are kept exactly.
+TEST(UnpackTar, KeepsNanosecondsAndNegativeFractionalTimes) {
+  RawTar tar;
+  tar.Pax(RawTar::Record("mtime=-34560000.25"))
+      .Add({"neg"})
+      .Pax(RawTar::Record("mtime=1234567890.123456789"))
+      .Add({"nano"})
+      .Pax(RawTar::Record("mtime=-86400"))
+      .Add({"whole"});
+  TempDir dir;
+  ASSERT_TRUE(UnpackRaw(tar, dir));
+  const struct stat neg = Lstat(dir.path() + "/neg"), nano = Lstat(dir.path() + "/nano");
+  EXPECT_EQ(neg.st_mtim.tv_sec, -34560001);
+  EXPECT_EQ(neg.st_mtim.tv_nsec, 750000000);
+  EXPECT_EQ(nano.st_mtim.tv_sec, 1234567890);
+  EXPECT_EQ(nano.st_mtim.tv_nsec, 123456789);
+  EXPECT_EQ(Lstat(dir.path() + "/whole").st_mtim.tv_sec, -86400);
+}
+
+// POSIX ACLs travel as xattrs (SCHILY.xattr.system.posix_acl_*): kept, as tar and umoci keep them.
+TEST(UnpackTar, KeepsPosixAclsAndDropsOtherSystemXattrs) {
+  auto entry = [](std::uint16_t tag, std::uint16_t perm, std::uint32_t id) {
+    std::string e(8, '\0');
+    std::memcpy(&e[0], &tag, 2);
+    std::memcpy(&e[2], &perm, 2);
+    std::memcpy(&e[4], &id, 4);
+    return e;
+  };
+  const std::uint32_t version = 2, none = 0xffffffff;
+  const std::string acl = std::string(reinterpret_cast<const char*>(&version), 4) +
+                          entry(0x01, 7, none) + entry(0x02, 5, 1000) + entry(0x04, 5, none) +
+                          entry(0x10, 5, none) + entry(0x20, 5, none);
+  TarBuilder tar;
+  tar.Xattr("journal", "system.posix_acl_access", acl).Xattr("other", "system.nfs4_acl", "x");
+  TempDir dir;
+  ASSERT_TRUE(Unpack(tar, dir));
+  char v[256];
+  const ssize_t n =
+      getxattr((dir.path() + "/journal").c_str(), "system.posix_acl_access", v, sizeof v);
+  EXPECT_EQ(std::string(v, n > 0 ? static_cast<std::size_t>(n) : 0), acl);
+  EXPECT_LT(getxattr((dir.path() + "/other").c_str(), "system.nfs4_acl", v, sizeof v), 0);
+}
+
+TEST(UnpackTar, FifosTakeOwnerModeAndMtime) {
+  RawTar tar;
+  tar.Add({"fifo", '6', "", 04666, 42, 43, 2000000});
+  TempDir dir;
+  auto r = UnpackRaw(tar, dir);
+  ASSERT_TRUE(r) << r.error().text;
+  const struct stat st = Lstat(dir.path() + "/fifo");
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 04666u);  // no umask, setuid kept
+  EXPECT_EQ(st.st_uid, 42u);
+  EXPECT_EQ(st.st_gid, 43u);
+  EXPECT_EQ(st.st_mtime, 2000000);
+}
+
+// A layer with srv/x but no srv entry: srv must show as the layers below show it.
+TEST(UnpackTar, ImpliedDirectoriesTakeTheLowerLayersMetadata) {
+  TempDir top, bottom;
+  // bottom: srv 0750 1000:1001 with an xattr; opaque/ (hidden below by top's opaque dir);
+  // gone/ (hidden by top's whiteout).
+  for (const char* d : {"/srv", "/opaque", "/opaque/sub", "/gone"})
+    ASSERT_EQ(mkdir((bottom.path() + d).c_str(), 0700), 0);
+  ASSERT_EQ(chmod((bottom.path() + "/srv").c_str(), 0750), 0);
+  ASSERT_EQ(chown((bottom.path() + "/srv").c_str(), 1000, 1001), 0);
+  ASSERT_EQ(setxattr((bottom.path() + "/srv").c_str(), "user.k", "v", 1, 0), 0);
+  const timespec t[2] = {{123456, 789}, {123456, 789}};
+  ASSERT_EQ(utimensat(AT_FDCWD, (bottom.path() + "/srv").c_str(), t, 0), 0);
+  ASSERT_EQ(mkdir((top.path() + "/opaque").c_str(), 0700), 0);
+  ASSERT_EQ(setxattr((top.path() + "/opaque").c_str(), "user.overlay.opaque", "y", 1, 0), 0);
+  ASSERT_EQ(mknod((top.path() + "/gone").c_str(), S_IFCHR, makedev(0, 0)), 0);
+
+  RawTar tar;
+  tar.Add({"srv/x"}).Add({"opaque/sub/x"}).Add({"gone/x"});
+  TempDir dir;
+  auto r = UnpackRaw(tar, dir, {top.fd(), bottom.fd()});
+  ASSERT_TRUE(r) << r.error().text;
+  const struct stat srv = Lstat(dir.path() + "/srv");
+  EXPECT_EQ(srv.st_mode & 07777, 0750u);
+  EXPECT_EQ(srv.st_uid, 1000u);
+  EXPECT_EQ(srv.st_gid, 1001u);
+  EXPECT_EQ(srv.st_mtim.tv_sec, 123456);  // restored after srv/x was written
+  EXPECT_EQ(srv.st_mtim.tv_nsec, 789);
+  char v[4] = {};
+  EXPECT_EQ(getxattr((dir.path() + "/srv").c_str(), "user.k", v, sizeof v), 1);
+  // Hidden below: made fresh.
+  for (const char* d : {"/opaque/sub", "/gone"}) {
+    const struct stat st = Lstat(dir.path() + d);
+    EXPECT_EQ(st.st_mode & 07777, 0755u) << d;
+    EXPECT_EQ(st.st_uid, 0u) << d;
+  }
+  // opaque/ itself is in top: it takes top's mode, and not its opaque mark.
+  EXPECT_EQ(Lstat(dir.path() + "/opaque").st_mode & 07777, 0700u);
+  EXPECT_LT(getxattr((dir.path() + "/opaque").c_str(), "user.overlay.opaque", v, sizeof v), 0);
 }
 
 TEST(OpenBeneath, RefusesSymlinksAndEscapes) {
@@ -217,4 +372,22 @@ TEST(RemoveContents, RemovesDeepTreesWithoutFollowingLinks) {
   EXPECT_EQ(access((outside.path() + "/keep").c_str(), F_OK), 0);
   EXPECT_NE(access((dir.path() + "/d").c_str(), F_OK), 0);
   EXPECT_NE(access((dir.path() + "/out").c_str(), F_OK), 0);
+}
+
+// A removal interrupted while flattening a deep tree leaves .grootfs-deep-N directories at the
+// top; the next removal must not trip over those names (it used to fail with ENOTEMPTY for ever).
+TEST(RemoveContents, FinishesWhatAnInterruptedRemovalOfADeepTreeLeft) {
+  TempDir dir;
+  for (const std::string top : {".grootfs-deep-1", ".grootfs-deep-2", "d"}) {
+    std::string path = dir.path() + "/" + top;  // each one deeper than the fd budget
+    ASSERT_EQ(mkdir(path.c_str(), 0755), 0);
+    for (int i = 0; i < 300; ++i) {
+      path += "/d";
+      ASSERT_EQ(mkdir(path.c_str(), 0755), 0);
+    }
+    std::ofstream(path + "/file") << "x";
+  }
+  auto r = RemoveContents(dir.fd());
+  ASSERT_TRUE(r) << r.error().text;
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }

@@ -373,3 +373,34 @@ TEST_F(HostileAdminTest, RootMakesNothingThroughAStorePathWithALink) {
 
 }  // namespace
 }  // namespace grootfs_it
+
+namespace grootfs_it {
+namespace {
+
+// A mount moved so deep its path is longer than PATH_MAX is still found and unmounted.
+TEST_F(HostileAdminTest, AMountMovedPastPathMaxIsStillUnmounted) {
+  ASSERT_TRUE(InitMappedStore(store_).ok());
+  CreateOk(OciFixture("busybox-1.25"), "deep");
+  const fs::path away = tmp_ / "away";
+  fs::create_directories(away);
+  ASSERT_EQ(chown(away.c_str(), attacker_, attacker_), 0);
+  const std::string script =
+      "import os, sys\n"
+      "src, base = sys.argv[1], sys.argv[2]\n"
+      "os.chdir(base)\n"
+      "for i in range(20):\n"
+      "    os.mkdir('d' * 250)\n"
+      "    os.chdir('d' * 250)\n"
+      "os.rename(src, 'x')\n";
+  WriteFile(tmp_ / "deep.py", script);
+  auto moved = AsAttacker("python3 " + (tmp_ / "deep.py").string() + " " + ImageDir("deep").string() +
+                          " " + away.string());
+  ASSERT_TRUE(moved.ok()) << moved.Describe();
+  ASSERT_EQ(MountsUnder(away).size(), 1u);
+  auto r = Grootfs(store_, "delete-store");
+  EXPECT_TRUE(r.ok()) << r.Describe();
+  EXPECT_TRUE(MountsUnder(tmp_.path()).empty());
+}
+
+}  // namespace
+}  // namespace grootfs_it

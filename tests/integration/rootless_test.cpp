@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/xattr.h>
 
 #include <map>
 
@@ -47,7 +48,7 @@ std::map<std::string, std::string> Snapshot(const fs::path& root) {
 std::string Frame(std::uint16_t op, const std::string& payload, std::uint32_t fds = 0) {
   std::string f(16, '\0');
   const std::uint32_t magic = 0x47524f54, len = static_cast<std::uint32_t>(payload.size());
-  const std::uint16_t version = 1;
+  const std::uint16_t version = 2;
   std::memcpy(&f[0], &magic, 4);
   std::memcpy(&f[4], &version, 2);
   std::memcpy(&f[6], &op, 2);
@@ -62,13 +63,13 @@ std::string Str(const std::string& s) {
   return out + s;
 }
 std::string U32(std::uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); }
-// area, name, names, flags: the shape of every request after Hello.
+// area, name, names, flags, bytes, lowers: the shape of every request after Hello.
 std::string Request(std::uint8_t area, const std::string& name,
                     const std::vector<std::string>& names = {}, std::uint32_t bytes = 0) {
   std::string p(1, static_cast<char>(area));
   p += Str(name) + U32(static_cast<std::uint32_t>(names.size()));
   for (const auto& n : names) p += Str(n);
-  return p + U32(0) + U32(bytes) + U32(0);  // flags, then the u64 byte count
+  return p + U32(0) + U32(bytes) + U32(0) + U32(0);  // flags, the u64 byte count, no lowers
 }
 constexpr std::uint16_t kHello = 1, kUnpack = 2, kRemove = 5, kSetQuota = 6, kReadQuota = 7;
 constexpr std::uint8_t kTmp = 1;
@@ -297,6 +298,43 @@ TEST_F(RootlessTest, WithoutMountWorksForAUser) {
   ASSERT_EQ(json["mounts"].size(), 1u);
   EXPECT_EQ(json["mounts"][0]["type"], "overlay");
   EXPECT_TRUE(UserGrootfs(alice_, StoreOf(alice_), {"delete", "wm"}).ok());
+}
+
+// Layers with pax UTF-8 names and a directory only implied by a later layer
+// (tests/diff/make_feature_images.py), in a user's store: the unpack child reads the lower
+// layers through the fds the helper opened, within its Landlock rules.
+TEST_F(RootlessTest, AUsersStoreUnpacksNamesAsBytesAndImpliedDirectoriesFromBelow) {
+  auto r =
+      RunCmd({"python3", std::string(GROOTFS_SOURCE_DIR) + "/tests/diff/make_feature_images.py",
+              (images_ / "features").string()});
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  RunCmd({"chmod", "-R", "a+rX", images_.string()});
+  InitStoreFor(alice_);
+  for (const char* image : {"names", "layers"}) {
+    r = UserGrootfs(alice_, StoreOf(alice_),
+                    {"create", "oci://" + (images_ / "features" / image).string(), image});
+    ASSERT_TRUE(r.ok()) << r.Describe();
+  }
+  const fs::path names = fs::path(StoreOf(alice_)) / "images/names/rootfs";
+  EXPECT_EQ(
+      fs::read_symlink(
+          names /
+          "etc/ssl/certs/NetLock_Arany_=Class_Gold=_F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.pem"),
+      "/usr-share-cert-F\xc5\x91tan\xc3\xbas\xc3\xadtv\xc3\xa1ny.crt");
+  // srv: 0750, 1000:1000 in the image (host SUBID+999), mtime T0-1000, user.kept, in layer 1;
+  // layers 2 and 3 only imply it.
+  const fs::path srv = fs::path(StoreOf(alice_)) / "images/layers/rootfs/srv";
+  struct stat st {};
+  ASSERT_EQ(lstat(srv.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
+  EXPECT_EQ(st.st_uid, alice_user_->subuid_start() + 999);
+  EXPECT_EQ(st.st_gid, alice_user_->subgid_start() + 999);
+  EXPECT_EQ(st.st_mtime, 1'600'000'000 - 1000);
+  char v[8] = {};
+  EXPECT_EQ(getxattr(srv.c_str(), "user.kept", v, sizeof v), 3);
+  EXPECT_TRUE(Exists(srv / "new") && Exists(srv / "newer") && Exists(srv / "old"));
+  for (const char* image : {"names", "layers"})
+    EXPECT_TRUE(UserGrootfs(alice_, StoreOf(alice_), {"delete", image}).ok());
 }
 
 TEST_F(RootlessTest, AUserCannotTouchAnotherUsersStore) {

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "frontend/commands/commands.h"
 #include "frontend/store/layer_cache.h"
+#include "frontend/store/mounts.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -118,4 +120,37 @@ TEST(DiskUsage, CountsHardLinksOnce) {
   EXPECT_GE(one, 1u << 20);
   EXPECT_EQ(store::DiskUsage(dir), one);
   std::filesystem::remove_all(dir);
+}
+
+// Only names RandomName() makes may have a live owner; anything else in tmp/ is debris.
+TEST(MayHaveOwner, OnlyRandomNames) {
+  EXPECT_TRUE(store::MayHaveOwner(store::RandomName()));
+  EXPECT_FALSE(store::MayHaveOwner("planted-link"));
+  EXPECT_FALSE(store::MayHaveOwner(std::string(32, 'g')));
+  EXPECT_FALSE(store::MayHaveOwner(std::string(33, 'a')));
+  EXPECT_FALSE(store::MayHaveOwner("0123456789ABCDEF0123456789ABCDEF"));
+}
+
+// A symlink planted where a leftover is looked at is not resolved: "/" and everything mounted
+// beneath it are not inside the leftover.
+TEST_F(StoreDir, MountsOfASymlinkedEntryAreNotItsTargets) {
+  const std::string link = paths_.root + "/link";
+  ASSERT_EQ(symlink("/", link.c_str()), 0);
+  EXPECT_TRUE(store::ForeignMountsIn(link).empty());
+  EXPECT_TRUE(store::MountsAtOrBeneath(link).empty());
+  EXPECT_FALSE(store::MountsAtOrBeneath("/").empty());
+}
+
+// A lock file that is a symlink is removed and made afresh; its target is never written.
+TEST_F(StoreDir, ALockThatIsASymlinkIsNeverFollowed) {
+  const std::string target = paths_.root + "/target";
+  { std::ofstream(target) << "keep"; }
+  ASSERT_EQ(symlink(target.c_str(), (paths_.locks() + "/store").c_str()), 0);
+  {
+    FileLock lock(paths_, "store", FileLock::Mode::kExclusive);
+    EXPECT_TRUE(lock.held());
+  }
+  std::ifstream in(target);
+  std::string content((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(content, "keep");
 }
