@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "frontend/kernel_features.h"
 #include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/util/error.h"
@@ -158,6 +159,7 @@ ipc::CountReply HelperClient::UnpackLayer(const std::string& work,
                                           const std::vector<std::string>& base_dir, int stream_fd,
                                           std::uint64_t budget,
                                           const std::vector<std::string>& lower_keys) {
+  LogLandlockOnce();
   auto out = Call(ipc::Op::kUnpackLayer,
                   ipc::Encode(ipc::Request{ipc::Area::kTmp, work, base_dir, 0, budget, lower_keys}),
                   stream_fd);

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "helper/die.h"
@@ -29,12 +30,6 @@ constexpr OpSpec kOps[] = {
     {ipc::Op::kSetQuota, 0, &HandleSetQuota},
     {ipc::Op::kReadQuota, 0, &HandleReadQuota},
 };
-
-const OpSpec* Lookup(std::uint16_t op) {
-  for (const OpSpec& spec : kOps)
-    if (static_cast<std::uint16_t>(spec.op) == op) return &spec;
-  return nullptr;
-}
 
 // Receives the next request; a closed channel is the normal end (nullopt).
 std::optional<ipc::Message> Next(int channel) {
@@ -79,8 +74,8 @@ int Serve(UniqueFd channel) {
     auto m = Next(ch);
     if (!m) return refused ? kExitRefused : kExitOk;
     if (count >= ipc::limits::kMaxRequestsPerSession) Die("too many requests");
-    const OpSpec* spec = Lookup(m->header.op);
-    if (spec == nullptr) Die("unknown or repeated op");
+    const OpSpec* spec = std::ranges::find(kOps, static_cast<ipc::Op>(m->header.op), &OpSpec::op);
+    if (spec == std::end(kOps)) Die("unknown or repeated op");
     if (spec->fds != m->fds.size()) Die("wrong number of fds");
     auto req = ipc::Decode(spec->op, m->payload);
     if (!req) Die("malformed request");

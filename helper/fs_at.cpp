@@ -17,10 +17,8 @@ namespace grootfs::helper {
 
 Result<UniqueFd> OpenBeneath(int dir, const std::string& rel, int flags, std::uint64_t resolve,
                              mode_t mode) {
-  open_how how{};
-  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC | O_NOFOLLOW);
-  how.mode = (flags & O_CREAT) != 0 ? mode : 0;
-  how.resolve = resolve;
+  const open_how how{static_cast<std::uint64_t>(flags | O_CLOEXEC | O_NOFOLLOW),  // flags,
+                     (flags & O_CREAT) != 0 ? mode : 0u, resolve};               // mode, resolve
   long fd;
   do fd = syscall(SYS_openat2, dir, rel.c_str(), &how, sizeof how);
   while (fd < 0 && errno == EINTR);

@@ -5,13 +5,15 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "helper/die.h"
 
 namespace grootfs::helper {
 namespace {
 
 // What the requests need, and why:
-//   CAP_SYS_ADMIN     MountRootfs, UnmountRootfs: fsopen/fsmount/move_mount/umount2;
+//   CAP_SYS_ADMIN     MountRootfs, UnmountRootfs: fsopen/fsmount/move_mount/umount2, mount;
 //                     SetQuota, ReadQuota: quotactl_fd, the btrfs qgroup limit ioctl
 //   CAP_SETUID/SETGID UnpackLayer, RemoveTree: write the child's uid_map/gid_map
 //   CAP_SETFCAP       the same, for a root store, whose identity map includes host root
@@ -23,12 +25,6 @@ constexpr cap_value_t kKeep[] = {CAP_SYS_ADMIN,    CAP_SETUID, CAP_SETGID, CAP_S
                                  CAP_DAC_OVERRIDE, CAP_CHOWN,  CAP_FOWNER, CAP_FSETID};
 // A root caller's file access: what it could do without the helper anyway.
 constexpr cap_value_t kRootCallerEffective[] = {CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH};
-
-bool Kept(cap_value_t c) {
-  for (cap_value_t k : kKeep)
-    if (k == c) return true;
-  return false;
-}
 
 }  // namespace
 
@@ -49,7 +45,8 @@ void TrimCapabilities() {
   // The bounding set first. It needs CAP_SETPCAP, which only the setuid-root mode has: there a
   // failure (an AppArmor profile without setpcap, say) is fatal, never silently skipped.
   for (cap_value_t c = 0; c <= CAP_LAST_CAP; ++c)
-    if (!Kept(c) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 && geteuid() == 0)
+    if (std::ranges::count(kKeep, c) == 0 && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) != 0 &&
+        geteuid() == 0)
       Die("cannot drop the bounding set", kExitSetup);
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0)
     Die("cannot clear ambient capabilities", kExitSetup);

@@ -51,9 +51,9 @@ constexpr int kHelperOnly[] = {
     SCMP_SYS(socketpair), SCMP_SYS(unshare), SCMP_SYS(setresuid), SCMP_SYS(setresgid),
     SCMP_SYS(setgroups), SCMP_SYS(seccomp), SCMP_SYS(landlock_create_ruleset),
     SCMP_SYS(landlock_add_rule), SCMP_SYS(landlock_restrict_self),
-    // MountRootfs and UnmountRootfs (mount_rootfs.cpp).
+    // MountRootfs and UnmountRootfs (mount_rootfs.cpp); mount and fchdir before Linux 6.8.
     SCMP_SYS(fsopen), SCMP_SYS(fsconfig), SCMP_SYS(fsmount), SCMP_SYS(move_mount),
-    SCMP_SYS(umount2),
+    SCMP_SYS(umount2), SCMP_SYS(mount), SCMP_SYS(fchdir),
     // SetQuota and ReadQuota (quota.cpp); ioctl for kQuotaIoctls only.
     SCMP_SYS(fstatfs), SCMP_SYS(quotactl_fd)};
 constexpr unsigned long kQuotaIoctls[] = {FS_IOC_FSGETXATTR, FS_IOC_FSSETXATTR,

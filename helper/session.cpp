@@ -48,8 +48,7 @@ Result<std::string> ReadMarker(int store) {
   auto meta = OpenBeneath(store, "meta", O_RDONLY | O_DIRECTORY);
   auto file = meta ? OpenBeneath(meta->get(), "store-marker", O_RDONLY) : meta.error();
   if (!file) return Error{EACCES, "not a grootfs store (run init-store)"};
-  struct stat dir_st {
-  }, st{};
+  struct stat dir_st{}, st{};
   if (fstat(meta->get(), &dir_st) != 0 || fstat(file->get(), &st) != 0)
     return Error::FromErrno("stat store marker");
   // Only root can have written it: root owns both, nobody else may write either.

@@ -51,13 +51,14 @@ Result<void> WriteProcFile(pid_t pid, const char* file, const std::string& text)
 
 // Landlock: from here on the child reaches nothing but what lies beneath `dir`, may list the
 // directories beneath `read_dirs` and nothing more there, and keeps the fds it already holds.
-// A kernel without Landlock leaves the other walls standing.
+// A kernel without Landlock, or whose Landlock (ABI 1, before 5.19) would refuse the links and
+// renames across directories a layer needs, leaves the other walls standing (the frontend logs
+// which at debug level).
 void ConfineTo(int dir, std::span<const int> read_dirs) {
   const long abi =
       syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
-  if (abi < 1) return;
-  std::uint64_t fs = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;  // ABI 1
-  if (abi >= 2) fs |= 1ULL << 13;                             // REFER: links, renames
+  if (abi < 2) return;  // ABI 1 (before 5.19) refuses every link and rename across directories
+  std::uint64_t fs = ((LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1) | 1ULL << 13;  // ABI 1, REFER
   if (abi >= 3) fs |= 1ULL << 14;                             // TRUNCATE
   landlock_ruleset_attr attr{};
   attr.handled_access_fs = fs;

@@ -11,9 +11,7 @@ namespace {
 class Writer {
  public:
   template <typename T>
-  void Put(T v) {
-    Raw(&v, sizeof v);
-  }
+  void Put(T v) { Raw(&v, sizeof v); }
   void Str(std::string_view s) {
     Put(static_cast<std::uint32_t>(s.size()));
     Raw(s.data(), s.size());
@@ -67,8 +65,7 @@ struct Shape {
 
 // Indexed by op; Hello (1) has its own decoder.
 constexpr Shape kShapes[] = {
-    {},
-    {},
+    {}, {},  // none, Hello
     {0, limits::kMaxBaseDirDepth, 0, true, limits::kMaxLayersPerImage},  // UnpackLayer
     {1, limits::kMaxLayersPerImage, 0, false},                           // MountRootfs: layer keys
     {0, 0, kMovedMount, true},                                           // UnmountRootfs

@@ -282,7 +282,9 @@ int Create(const Invocation& inv) {
   log.Info("starting", {{"image", ref_text}, {"id", id}});
   const image::ImageSpec spec = LoadImage(inv, ref_text);
   if (spec.layers.empty()) throw Error("image " + ref_text + " has no layers");
-  if (spec.layers.size() > 500) throw Error("image " + ref_text + " has more than 500 layers");
+  if (spec.layers.size() > 500)  // OVL_MAX_STACK, on every kernel; refused before any unpack
+    throw Error("image " + ref_text + " has " + std::to_string(spec.layers.size()) +
+                " layers; overlay stacks at most 500 on every kernel");
   if (inv.with_clean) {
     // Unused layers go, but not the ones this image is about to use.
     std::set<std::string> needed;

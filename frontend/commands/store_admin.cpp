@@ -17,6 +17,7 @@
 #include <sstream>
 
 #include "frontend/commands/commands.h"
+#include "frontend/kernel_features.h"
 #include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/store/act_as_owner.h"
@@ -217,6 +218,12 @@ void MakeStoreParents(const std::string& store) {
 
 int InitStore(const Invocation& inv) {
   if (geteuid() != 0) throw Error("init-store must be run as root");
+  // A kernel without what the helper needs is refused here, once, not at every create.
+  if (const auto missing = MissingKernelFeatures(); !missing.empty()) {
+    std::string list;
+    for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
+    throw Error("this kernel lacks " + list + ", which grootfs-helper needs (Linux 5.15 has all)");
+  }
   MakeStoreParents(inv.store);
   const store::Paths p{inv.store};
   if (inv.store_size_bytes && *inv.store_size_bytes > 0)

@@ -5,6 +5,8 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <vector>
+
 #include "helper/ops/handlers.h"
 #include "helper/ops/store_mounts.h"
 #include "helper/privileges.h"
@@ -12,31 +14,69 @@
 namespace grootfs::helper {
 namespace {
 
-Result<void> SetString(int fs, const char* key, const std::string& value) {
-  if (fsconfig(fs, FSCONFIG_SET_STRING, key, value.c_str(), 0) != 0)
-    return Error::FromErrno(std::string("overlay option ") + key);
-  return {};
-}
-
 // Opens "<place>/<sub>" beneath the store: no symlink, no mount crossed.
 Result<UniqueFd> OpenPlaceDir(const Session& s, ipc::Area area, const std::string& name,
                               const char* sub, std::uint64_t resolve = kStrict) {
   return OpenBeneath(s.store(), PlacePath(area, name) + "/" + sub, O_PATH | O_DIRECTORY, resolve);
 }
 
+// dirs: the image's rootfs, diff and work, then its layers, topmost first.
+// From 6.8: the new mount API, one option per directory (/proc/self/fd/N); attached by fd.
+Result<Payload> MountByOptions(const Session& s, std::span<const UniqueFd> dirs) {
+  UniqueFd fs(fsopen("overlay", FSOPEN_CLOEXEC));
+  if (!fs) return Error::FromErrno("fsopen overlay");
+  // The store's tag as the mount's source: how its mounts are counted and found again.
+  std::vector<std::pair<const char*, std::string>> options{{"source", s.mount_tag()},
+      {"upperdir", FdPath(dirs[1].get())}, {"workdir", FdPath(dirs[2].get())}};
+  for (const UniqueFd& l : dirs.subspan(3)) options.emplace_back("lowerdir+", FdPath(l.get()));
+  for (const auto& [key, value] : options)
+    if (fsconfig(fs.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) != 0)
+      return Error::FromErrno(std::string("overlay option ") + key);
+  // Layers are unpacked in a user namespace, so whiteouts and opaque dirs use user.overlay.*.
+  if (fsconfig(fs.get(), FSCONFIG_SET_FLAG, "userxattr", nullptr, 0) != 0 ||
+      fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
+    return Error::FromErrno("overlay mount");
+  UniqueFd mnt(fsmount(fs.get(), FSMOUNT_CLOEXEC,
+                       MOUNT_ATTR_NODEV | (s.rootless() ? MOUNT_ATTR_NOSUID : 0)));
+  if (!mnt || move_mount(mnt.get(), "", dirs[0].get(), "",
+                         MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+    return Error::FromErrno("fsmount, move_mount");
+  return Payload{};
+}
+
+// Before 6.8: one mount(2) option string, which must fit a page (fsconfig takes 255 bytes a
+// value). Each directory is named by its fd's number in /proc/self/fd, made the working
+// directory for this: at most 4 bytes a layer, so overlay's 500 layers fit in about 2 KiB.
+Result<Payload> MountByOptionPage(const Session& s, std::span<const UniqueFd> dirs) {
+  auto fds = OpenBeneath(AT_FDCWD, "/proc/self/fd", O_PATH | O_DIRECTORY, RESOLVE_NO_MAGICLINKS);
+  if (!fds || fchdir(fds->get()) != 0) return Error{EIO, "cannot enter /proc/self/fd"};
+  std::string data = "userxattr,upperdir=" + std::to_string(dirs[1].get()) +
+                     ",workdir=" + std::to_string(dirs[2].get()) + ",lowerdir=";
+  for (const UniqueFd& lower : dirs.subspan(3))
+    data += std::to_string(lower.get()) + (&lower == &dirs.back() ? "" : ":");
+  if (data.size() >= 4096) return Error{E2BIG, "overlay options longer than a page"};
+  if (mount(s.mount_tag().c_str(), FdPath(dirs[0].get()).c_str(), "overlay",
+            MS_NODEV | (s.rootless() ? MS_NOSUID : 0), data.c_str()) != 0)
+    return Error::FromErrno("overlay mount");
+  return Payload{};
+}
+
 }  // namespace
 
 // Why this is safe: the image place and every layer key passed IsPlainName; the target, the
 // upper, work and every lower directory are opened by the helper beneath the store fd with
-// kStrict, and the overlay is told about them only as /proc/self/fd/N of those fds; the mount
-// is nodev always, and nosuid for any store that is not root's own; it lands on the target fd
-// with move_mount, so no path is looked up again after the checks.
+// kStrict, and overlay is told about them only as /proc/self/fd/N of those fds (N alone, in
+// /proc/self/fd, before 6.8); the mount is nodev always, and nosuid for any store that is not
+// root's own; it lands on the target fd, so no path is looked up again after the checks.
 Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span<UniqueFd>) {
-  auto target = OpenPlaceDir(s, req.area, req.name, "rootfs");
-  auto upper = OpenPlaceDir(s, req.area, req.name, "diff");
-  auto work = OpenPlaceDir(s, req.area, req.name, "work");
-  for (const Result<UniqueFd>* dir : {&target, &upper, &work})
-    if (!*dir) return dir->error();
+  std::vector<UniqueFd> dirs;  // as the mount functions take them
+  for (std::size_t i = 0; i < 3 + req.names.size(); ++i) {
+    static constexpr const char* kImageDirs[] = {"rootfs", "diff", "work"};
+    auto dir = i < 3 ? OpenPlaceDir(s, req.area, req.name, kImageDirs[i])
+                     : OpenPlaceDir(s, ipc::Area::kLayers, req.names[i - 3], "diff");
+    if (!dir) return dir.error();
+    dirs.push_back(std::move(*dir));
+  }
   if (auto room = CheckMountLimit(s); !room) return room.error();
 
   // The overlay keeps the credentials it is created with and copies up with them: the store
@@ -44,30 +84,15 @@ Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span
   // copy-up needs to keep each file's owner and mode, raised for this block only.
   ScopedFsids owner_fs(s.marker().owner_uid, s.marker().owner_gid);
   ScopedCaps caps{CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, CAP_CHOWN, CAP_FOWNER, CAP_FSETID};
-  UniqueFd fs(fsopen("overlay", FSOPEN_CLOEXEC));
-  if (!fs) return Error::FromErrno("fsopen overlay");
-  // The store's tag as the mount's source: how its mounts are counted and found again.
-  if (auto r = SetString(fs.get(), "source", s.mount_tag()); !r) return r.error();
-  for (const std::string& key : req.names) {
-    // One layer per call, topmost first: no option string to outgrow, up to overlay's limit.
-    auto lower = OpenPlaceDir(s, ipc::Area::kLayers, key, "diff");
-    if (!lower) return lower.error();
-    if (auto r = SetString(fs.get(), "lowerdir+", FdPath(lower->get())); !r) return r.error();
-  }
-  if (auto r = SetString(fs.get(), "upperdir", FdPath(upper->get())); !r) return r.error();
-  if (auto r = SetString(fs.get(), "workdir", FdPath(work->get())); !r) return r.error();
-  // Layers are unpacked in a user namespace, so whiteouts and opaque dirs use user.overlay.*.
-  if (fsconfig(fs.get(), FSCONFIG_SET_FLAG, "userxattr", nullptr, 0) != 0)
-    return Error::FromErrno("overlay option userxattr");
-  if (fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
-    return Error::FromErrno("overlay mount");
-  const unsigned attrs = MOUNT_ATTR_NODEV | (s.rootless() ? MOUNT_ATTR_NOSUID : 0u);
-  UniqueFd mnt(fsmount(fs.get(), FSMOUNT_CLOEXEC, attrs));
-  if (!mnt) return Error::FromErrno("fsmount");
-  if (move_mount(mnt.get(), "", target->get(), "",
-                 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
-    return Error::FromErrno("move_mount");
-  return Payload{};
+  // Does overlay take one layer per option ("lowerdir+", Linux 6.8)? Asked once per process
+  // with a value no overlay takes: from 6.8 it looks "/," up (ENOENT); 6.5-6.7 know no such
+  // key, and older ones (a legacy option page that takes any key) refuse its comma: EINVAL.
+  static const bool one_option_per_layer = [] {
+    UniqueFd fs(fsopen("overlay", FSOPEN_CLOEXEC));
+    return fs && (fsconfig(fs.get(), FSCONFIG_SET_STRING, "lowerdir+", "/,", 0) == 0 ||
+                  errno != EINVAL);
+  }();
+  return one_option_per_layer ? MountByOptions(s, dirs) : MountByOptionPage(s, dirs);
 }
 
 // Why this is safe: the place passed IsPlainName and is opened beneath the store fd without

@@ -63,10 +63,8 @@ Result<Payload> SetXfsQuota(const Place& p, std::uint64_t bytes) {
   if (ioctl(p.fd.get(), FS_IOC_FSGETXATTR, &attr) != 0) return Error::FromErrno("get project");
   attr.fsx_projid = p.project;
   attr.fsx_xflags |= FS_XFLAG_PROJINHERIT;
-  {
-    ScopedCaps caps{CAP_FOWNER};  // for this call only
-    if (ioctl(p.fd.get(), FS_IOC_FSSETXATTR, &attr) != 0) return Error::FromErrno("set project");
-  }
+  if (ScopedCaps caps{CAP_FOWNER}; ioctl(p.fd.get(), FS_IOC_FSSETXATTR, &attr) != 0)
+    return Error::FromErrno("set project");  // CAP_FOWNER was raised for this call only
   fs_disk_quota q{};
   q.d_version = FS_DQUOT_VERSION;
   q.d_flags = FS_PROJ_QUOTA;

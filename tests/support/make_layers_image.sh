@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make_layers_image.sh DIR N
+# make_layers_image.sh DIR N [M...]
 #
 # Writes an OCI image layout at DIR (created; must not exist or be empty) with N gzip layers.
 # Layer K (1..N, bottom to top) adds /layerK/file containing "K" and /data/top containing "K",
@@ -7,16 +7,25 @@
 # exists. The config has rootfs.diff_ids (sha256 of each uncompressed tar) and Env PATH; the
 # manifest, index.json (one manifest, no ref name) and oci-layout are all consistent.
 # Output is deterministic: the same N gives the same digests.
+# With more than one size, the layout holds one image per size, sharing its layers (layer K is
+# the same blob in each): index.json lists one manifest per size, named by it
+# (org.opencontainers.image.ref.name), so `oci://DIR:M` is the image of M layers.
 #
 # Needs only bash, tar, gzip, sha256sum and stat.
 set -euo pipefail
 
-if [[ $# -ne 2 || ! $2 =~ ^[1-9][0-9]*$ ]]; then
-  echo "usage: $0 DIR N   (N >= 1 layers)" >&2
+if [[ $# -lt 2 ]]; then
+  echo "usage: $0 DIR N [M...]   (N, M >= 1 layers)" >&2
   exit 2
 fi
 out=$1
-n=$2
+shift
+sizes=("$@")
+n=0
+for m in "${sizes[@]}"; do
+  [[ $m =~ ^[1-9][0-9]*$ ]] || { echo "usage: $0 DIR N [M...]   (N, M >= 1 layers)" >&2; exit 2; }
+  if ((m > n)); then n=$m; fi
+done
 
 mkdir -p "$out/blobs/sha256"
 if [[ -e "$out/index.json" ]]; then
@@ -40,8 +49,8 @@ add_blob() {
 
 TAR_FLAGS=(--sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu)
 
-diff_ids=""
-layers=""
+diff_id_of=()
+layer_of=()
 for ((k = 1; k <= n; k++)); do
   root="$work/layer"
   rm -rf "$root"
@@ -57,22 +66,31 @@ for ((k = 1; k <= n; k++)); do
   size=$(size_of "$work/layer.tar.gz")
   digest=$(add_blob "$work/layer.tar.gz")
 
-  sep=","
-  ((k == 1)) && sep=""
-  diff_ids+="$sep\"sha256:$diff_id\""
-  layers+="$sep{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$digest\",\"size\":$size}"
+  diff_id_of[k]="\"sha256:$diff_id\""
+  layer_of[k]="{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$digest\",\"size\":$size}"
 done
 
-printf '%s' "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\",\"LAYERS=$n\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[$diff_ids]}}" \
-  >"$work/config.json"
-config_size=$(size_of "$work/config.json")
-config_digest=$(add_blob "$work/config.json")
+manifests=""
+for m in "${sizes[@]}"; do
+  n=$m
+  diff_ids=$(IFS=,; echo "${diff_id_of[*]:1:n}")
+  layers=$(IFS=,; echo "${layer_of[*]:1:n}")
 
-printf '%s' "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:$config_digest\",\"size\":$config_size},\"layers\":[$layers]}" \
-  >"$work/manifest.json"
-manifest_size=$(size_of "$work/manifest.json")
-manifest_digest=$(add_blob "$work/manifest.json")
+  printf '%s' "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Env\":[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\",\"LAYERS=$n\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[$diff_ids]}}" \
+    >"$work/config.json"
+  config_size=$(size_of "$work/config.json")
+  config_digest=$(add_blob "$work/config.json")
 
-printf '%s' "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$manifest_digest\",\"size\":$manifest_size,\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}}]}" \
-  >"$out/index.json"
+  printf '%s' "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:$config_digest\",\"size\":$config_size},\"layers\":[$layers]}" \
+    >"$work/manifest.json"
+  manifest_size=$(size_of "$work/manifest.json")
+  manifest_digest=$(add_blob "$work/manifest.json")
+
+  annotations=""
+  if ((${#sizes[@]} > 1)); then annotations=",\"annotations\":{\"org.opencontainers.image.ref.name\":\"$n\"}"; fi
+  [[ -z "$manifests" ]] || manifests+=","
+  manifests+="{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:$manifest_digest\",\"size\":$manifest_size,\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}$annotations}"
+done
+
+printf '%s' "{\"schemaVersion\":2,\"manifests\":[$manifests]}" >"$out/index.json"
 printf '%s' '{"imageLayoutVersion":"1.0.0"}' >"$out/oci-layout"

@@ -2,7 +2,7 @@
 # apparmor/grootfs-helper, loaded in enforce mode, confines the helper without breaking it: the
 # create/chroot/workload/delete lifecycle as root on an XFS backing store, and as an unprivileged
 # user (setuid helper, stores made by root's init-store with her subordinate ids) on an XFS
-# backing store and on a plain directory; a store outside @{GROOTFS_STORE} is refused.
+# backing store and on a plain directory (of an XFS); a store outside @{GROOTFS_STORE} is refused.
 # Every AppArmor denial is printed, and one during a lifecycle fails the test. On failure the
 # lifecycles run again with the profile in complain mode, and the ALLOWED lines (what enforce
 # mode would deny) are printed: the rules the profile lacks.
@@ -51,10 +51,14 @@ run apparmor_parser -r -W "$PROFILE"
 cat /sys/kernel/security/apparmor/profiles
 grep -qx 'grootfs-helper (enforce)' /sys/kernel/security/apparmor/profiles || fail "grootfs-helper is not loaded in enforce mode"
 ok "grootfs-helper (enforce)"
-require_lowerdir_plus
 
 add_user alice "$ALICE" "$SUB"
 mkdir -p /var/lib/grootfs "$(dirname "$ALICE_PLAIN_STORE")"
+# The plain directory store lives on an XFS mounted at its parent, not on the initramfs's tmpfs:
+# tmpfs has the user xattrs overlay's userxattr needs for opaque directories only from 6.6.
+mkdir -p /var/tmp
+truncate -s 300M /var/tmp/plain.img && mkfs.xfs -q /var/tmp/plain.img
+mount -o loop /var/tmp/plain.img "$(dirname "$ALICE_PLAIN_STORE")"
 chmod 755 /tmp/users /tmp/users/alice /tmp/users/alice/plain
 ALICE_MAPS=(--uid-mapping "0:$ALICE:1" --uid-mapping "1:$SUB:65536"
             --gid-mapping 0:65534:1 --gid-mapping "1:$SUB:65536")

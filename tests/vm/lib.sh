@@ -31,15 +31,6 @@ add_user() {
   echo "$name:$sub:65536" >>/etc/subgid
 }
 
-# The helper mounts overlay with `lowerdir+` (fsconfig), which Linux has since 6.8: Debian 12's
-# own 6.1 answers EINVAL ("overlay mount: Invalid argument"). Fails early with the reason.
-require_lowerdir_plus() {
-  local v; v=$(uname -r); local major=${v%%.*} rest=${v#*.}; local minor=${rest%%[.+-]*}
-  if ((major < 6 || (major == 6 && minor < 8))); then
-    fail "kernel $v has no overlay lowerdir+ (Linux 6.8): grootfs create cannot mount here; boot with VM_KERNEL=backports"
-  fi
-}
-
 # Runs a command as UID (group nogroup, no supplementary groups).
 as_user() {
   local uid=$1; shift

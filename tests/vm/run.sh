@@ -15,12 +15,18 @@
 #   VM_MEM, VM_CPUS memory in MiB (default 1536) and vCPUs (default 2)
 #   VM_KERNEL       stock (default): linux-image-amd64's dependency from the machine's apt sources
 #                   (Debian 12: linux-image-6.1.0-*-amd64); backports: the same from
-#                   bookworm-backports (6.12), which grootfs create needs (overlay lowerdir+, 6.8)
+#                   bookworm-backports (6.12)
 #   VM_KERNEL_PKG   a kernel package to use instead of linux-image-amd64's dependency
 #   VM_MODULES      extra kernel modules to load at boot (xfs overlay loop are always loaded)
 #   VM_BINS         extra host programs to copy in (with their libraries, found by ldd)
 #   VM_CONSOLE=1    print the kernel console (ttyS0) too, not only on failure
 #   VM_KEEP=1       keep the work directory (initramfs, logs) and print its path
+#   VM_LAYER_IMAGES "N M ...": one OCI layout with an image of each size (N layers, sharing
+#                   them; tests/support/make_layers_image.sh) at /src/layers in the VM, so
+#                   oci:///src/layers:N; made once and kept in the cache
+#   VM_REGISTRY=1   Debian's docker-registry in the VM, its storage holding the Alpine fixture
+#                   as alpine:latest (pushed with skopeo on the host once, kept in the cache);
+#                   a script serves it with /etc/grootfs-vm-registry.yml on 127.0.0.1:5000
 #
 # Exit status: the script's own; 124 when the VM timed out; 125 when it ended without
 # reporting a status (kernel panic, init failure); 2 for a harness error (before booting).
@@ -257,6 +263,47 @@ cp -a "$REPO/apparmor" "$ROOT/src/apparmor"
 mkdir -p "$ROOT/src/tests/fixtures"
 cp -a "$REPO/tests/fixtures/images" "$ROOT/src/tests/fixtures/images"
 cp -a "$HERE" "$ROOT/src/tests/vm"
+if [[ -n "${VM_LAYER_IMAGES:-}" ]]; then
+  read -ra SIZES <<<"$VM_LAYER_IMAGES"
+  key=$( (cat "$REPO/tests/support/make_layers_image.sh"; echo "${SIZES[*]}") | sha256sum | cut -c1-16)
+  LAYOUT=$CACHE/layers-$key
+  flock 9
+  if [[ ! -f "$LAYOUT/index.json" ]]; then
+    note "making images of ${SIZES[*]} layers in $LAYOUT (once)"
+    rm -rf "$LAYOUT.tmp"
+    "$REPO/tests/support/make_layers_image.sh" "$LAYOUT.tmp" "${SIZES[@]}" || die "make_layers_image.sh failed"
+    mv "$LAYOUT.tmp" "$LAYOUT"
+  fi
+  flock -u 9
+  cp -a "$LAYOUT" "$ROOT/src/layers"
+fi
+registry_config() {  # registry_config STORAGE ADDR
+  printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n' "$1" "$2"
+}
+if [[ "${VM_REGISTRY:-0}" == 1 ]]; then
+  for tool in docker-registry skopeo; do command -v "$tool" >/dev/null || die "VM_REGISTRY needs $tool"; done
+  key=$(sha256sum "$REPO/tests/fixtures/images/alpine/index.json" | cut -c1-16)
+  REG=$CACHE/registry-$key
+  flock 9
+  if [[ ! -d "$REG" ]]; then
+    note "pushing the Alpine fixture into a registry's storage in $REG (once)"
+    rm -rf "$REG.tmp" && mkdir -p "$REG.tmp"
+    port=$((20000 + RANDOM % 20000))
+    registry_config "$REG.tmp" "127.0.0.1:$port" >"$WORK/registry.yml"
+    docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+    rpid=$!
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+    skopeo copy --quiet --dest-tls-verify=false "oci:$REPO/tests/fixtures/images/alpine" \
+      "docker://127.0.0.1:$port/alpine:latest" || { kill "$rpid"; cat "$WORK/registry.log" >&2; die "skopeo copy failed"; }
+    kill "$rpid"; wait "$rpid" 2>/dev/null || true
+    mv "$REG.tmp" "$REG"
+  fi
+  flock -u 9
+  copy_bin docker-registry
+  mkdir -p "$ROOT/var/lib"
+  cp -a "$REG" "$ROOT/var/lib/registry"
+  registry_config /var/lib/registry 127.0.0.1:5000 >"$ROOT/etc/grootfs-vm-registry.yml"
+fi
 
 # /etc: root and nobody; scripts add their own users.
 cat >"$ROOT/etc/passwd" <<'EOF'
