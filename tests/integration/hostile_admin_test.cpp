@@ -97,6 +97,22 @@ class HostileAdminTest : public GrootfsTest {
     return GrootfsV(store, args);
   }
 
+  // Starts kRacer as the attacker on `store` for `seconds`, and waits until it spins.
+  pid_t StartRacer(const std::string& store, const char* seconds) {
+    const pid_t racer = fork();
+    if (racer == 0) {
+      (void)!setgroups(0, nullptr);
+      if (setresgid(attacker_, attacker_, attacker_) != 0 ||
+          setresuid(attacker_, attacker_, attacker_) != 0)
+        _exit(2);
+      execlp("python3", "python3", racer_.c_str(), store.c_str(), decoy_.c_str(), seconds,
+             static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(120));
+    return racer;
+  }
+
   // Runs a shell script as the attacker.
   RunResult AsAttacker(const std::string& script) {
     return RunCmd({"setpriv", "--reuid=" + std::to_string(attacker_),
@@ -113,17 +129,7 @@ TEST_F(HostileAdminTest, SymlinksSwappedInDuringInitStoreReachNothingOutside) {
   for (int round = 0; round < 20; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     const std::string store = (tmp_ / ("store-" + std::to_string(round))).string();
-    pid_t racer = fork();
-    if (racer == 0) {
-      (void)!setgroups(0, nullptr);
-      if (setresgid(attacker_, attacker_, attacker_) != 0 ||
-          setresuid(attacker_, attacker_, attacker_) != 0)
-        _exit(2);
-      execlp("python3", "python3", racer_.c_str(), store.c_str(), decoy_.c_str(), "0.4",
-             static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(120));  // the racer is spinning
+    const pid_t racer = StartRacer(store, "0.4");
     auto r = InitMappedStore(store);
     int status = 0;
     waitpid(racer, &status, 0);
@@ -296,17 +302,7 @@ TEST_F(HostileAdminTest, LinksSwappedInDuringCleanCheckAndDeleteReachNothingOuts
     SCOPED_TRACE("round " + std::to_string(round));
     CreateOk(OciFixture("busybox-1.25"), "img");
     ASSERT_TRUE(Grootfs(store_, "delete", "img").ok());  // an unused layer for clean
-    pid_t racer = fork();
-    if (racer == 0) {
-      (void)!setgroups(0, nullptr);
-      if (setresgid(attacker_, attacker_, attacker_) != 0 ||
-          setresuid(attacker_, attacker_, attacker_) != 0)
-        _exit(2);
-      execlp("python3", "python3", racer_.c_str(), store_.c_str(), decoy_.c_str(), "0.6",
-             static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const pid_t racer = StartRacer(store_, "0.6");
     (void)Grootfs(store_, "clean");
     (void)Grootfs(store_, "check", "--repair");
     (void)Grootfs(store_, "delete", "img");
