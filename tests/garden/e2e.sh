@@ -61,6 +61,10 @@ cleanup() {
     for c in $chains; do iptables -t $table -X "$c"; done
   done
   ip -o link show 2>/dev/null | grep -oE "w${TAG}[^:@ ]+" | sort -u | while read -r l; do ip link del "$l"; done
+  # gdn's cgroup hierarchies, mounted under /tmp/cgroups-TAG.
+  grep -oE " /tmp/cgroups-$TAG(/[^ ]*)? " /proc/self/mountinfo | sort -r |
+    while read -r m; do umount -l "$m"; done
+  rmdir /tmp/cgroups-$TAG/* /tmp/cgroups-$TAG 2>/dev/null
   rm -rf "$W"
 }
 trap cleanup EXIT
