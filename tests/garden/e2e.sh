@@ -34,6 +34,7 @@ RUN=e2e$RANDOM  # container handles are unique to this run
 pids=()
 LOOP=""
 declare -A images=()
+FORWARD=$(cat /proc/sys/net/ipv4/ip_forward)  # gdn turns it on; it is put back
 
 gc() { "$B/gclient" -addr "127.0.0.1:$PORT" "$@"; }
 fail() { echo "FAIL: $*"; echo "--- gdn log (errors)"; grep -E '"level":"(error|fatal)"' "$W/gdn.log" | tail -20 | cut -c1-400 || true; exit 1; }
@@ -65,6 +66,7 @@ cleanup() {
   grep -oE " /tmp/cgroups-$TAG(/[^ ]*)? " /proc/self/mountinfo | sort -r |
     while read -r m; do umount -l "$m"; done
   rmdir /tmp/cgroups-$TAG/* /tmp/cgroups-$TAG 2>/dev/null
+  echo "$FORWARD" >/proc/sys/net/ipv4/ip_forward
   rm -rf "$W"
 }
 trap cleanup EXIT
