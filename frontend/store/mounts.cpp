@@ -44,14 +44,18 @@ std::string Canonical(const std::string& path) {
   return std::string(real) + path.substr(slash);
 }
 
-struct Mount {
-  std::string point;
-  std::string fstype;
-};
-
 std::vector<Mount> MountsBeneath(const std::string& path) {
   const std::string dir = Canonical(path);
   std::vector<Mount> found;
+  for (Mount& m : ReadMounts())
+    if (m.point == dir || m.point.starts_with(dir + "/")) found.push_back(std::move(m));
+  return found;
+}
+
+}  // namespace
+
+std::vector<Mount> ReadMounts() {
+  std::vector<Mount> mounts;
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
   while (std::getline(in, line)) {
@@ -60,15 +64,12 @@ std::vector<Mount> MountsBeneath(const std::string& path) {
     if (!(fields >> id >> parent >> devno >> root >> point)) continue;
     while (fields >> word && word != "-") {
     }
-    std::string fstype;
-    fields >> fstype;
-    point = Unescape(point);
-    if (point == dir || point.starts_with(dir + "/")) found.push_back({point, fstype});
+    Mount m{std::strtoull(id.c_str(), nullptr, 10), Unescape(point), "", ""};
+    fields >> m.fstype >> m.source;
+    mounts.push_back(std::move(m));
   }
-  return found;
+  return mounts;
 }
-
-}  // namespace
 
 std::vector<std::string> MountsAtOrBeneath(const std::string& dir) {
   std::vector<std::string> points;

@@ -2,10 +2,21 @@
 // mount someone else put inside the store is named to the user, never crossed or removed.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace grootfs::frontend::store {
+
+struct Mount {
+  std::uint64_t id;    // the kernel's mount id
+  std::string point;   // its mount point, unescaped
+  std::string fstype;
+  std::string source;  // grootfs-store:TAG for a rootfs the helper made
+};
+
+// Every mount /proc/self/mountinfo lists; empty when it cannot be read.
+std::vector<Mount> ReadMounts();
 
 // Mount points at or beneath `dir` (an absolute path without a trailing slash), as the kernel
 // spells them; empty when mountinfo cannot be read.

@@ -4,25 +4,11 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 
 #include "frontend/log.h"
 
 namespace grootfs::frontend::store {
 namespace {
-
-std::string Unescape(const std::string& f) {
-  std::string out;
-  for (std::size_t i = 0; i < f.size(); ++i) {
-    if (f[i] == '\\' && i + 3 < f.size()) {
-      out += static_cast<char>(std::strtol(f.substr(i + 1, 3).c_str(), nullptr, 8));
-      i += 3;
-    } else {
-      out += f[i];
-    }
-  }
-  return out;
-}
 
 bool AtAPlace(const std::string& root, const std::string& point) {
   for (const std::string area : {"/images/", "/tmp/"}) {
@@ -36,8 +22,8 @@ bool AtAPlace(const std::string& root, const std::string& point) {
 
 }  // namespace
 
-std::vector<MovedMount> MovedMounts(const Paths& p) {
-  std::vector<MovedMount> moved;
+std::vector<Mount> MovedMounts(const Paths& p) {
+  std::vector<Mount> moved;
   struct stat st{};
   char* real = realpath(p.root.c_str(), nullptr);
   if (real == nullptr || stat(real, &st) != 0) {
@@ -51,21 +37,14 @@ std::vector<MovedMount> MovedMounts(const Paths& p) {
   std::ifstream marker(p.marker());
   for (std::string line; std::getline(marker, line);)
     if (line.starts_with("tag:")) tag = line.substr(4);
-  const std::string want = " - overlay grootfs-store:" + tag + " ";
-  std::ifstream in("/proc/self/mountinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.find(want) == std::string::npos) continue;
-    std::istringstream fields(line);
-    std::string field, point;
-    for (int i = 0; i < 5 && fields >> field; ++i) point = field;
-    point = Unescape(point);
-    if (!AtAPlace(root, point)) moved.push_back({std::strtoull(line.c_str(), nullptr, 10), point});
-  }
+  for (const Mount& m : ReadMounts())
+    if (m.fstype == "overlay" && m.source == "grootfs-store:" + tag && !AtAPlace(root, m.point))
+      moved.push_back(m);
   return moved;
 }
 
 std::vector<std::string> UnmountMovedMounts(const Paths& p, HelperClient& helper) {
-  for (const MovedMount& m : MovedMounts(p)) {
+  for (const Mount& m : MovedMounts(p)) {
     try {
       helper.UnmountMovedMount(m.id);
     } catch (const std::exception& e) {
@@ -73,7 +52,7 @@ std::vector<std::string> UnmountMovedMounts(const Paths& p, HelperClient& helper
     }
   }
   std::vector<std::string> left;
-  for (const MovedMount& m : MovedMounts(p)) left.push_back(m.point);
+  for (const Mount& m : MovedMounts(p)) left.push_back(m.point);
   return left;
 }
 

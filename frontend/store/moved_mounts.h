@@ -2,22 +2,17 @@
 // another name): they are found by the tag the helper gives every mount of the store.
 #pragma once
 
-#include <cstdint>
 #include <string>
 #include <vector>
 
+#include "frontend/store/mounts.h"
 #include "frontend/store/store.h"
 
 namespace grootfs::frontend::store {
 
-struct MovedMount {
-  std::uint64_t id;   // the kernel's mount id
-  std::string point;  // where it is now
-};
-
 // The store's mounts that are not at STORE/images/*/rootfs nor STORE/tmp/*/rootfs. A hint read
 // from /proc/self/mountinfo: the helper checks each mount by its id before it unmounts it.
-std::vector<MovedMount> MovedMounts(const Paths& p);
+std::vector<Mount> MovedMounts(const Paths& p);
 
 // Asks the helper to unmount each of them, best effort (a failure is logged); returns the
 // mount points of those still there afterwards.
