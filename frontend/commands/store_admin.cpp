@@ -25,6 +25,7 @@
 #include "frontend/store/moved_mounts.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
+#include "frontend/util/open_at.h"
 
 namespace grootfs::frontend::commands {
 namespace {
@@ -130,11 +131,8 @@ constexpr const char* kAreas[] = {"images", "layers", "tmp", "locks"};
 ipc::UniqueFd TakeStoreDir(const std::string& root) {
   std::filesystem::path path = std::filesystem::path(root).lexically_normal();
   if (!path.has_filename()) path = path.parent_path();  // a trailing slash
-  open_how how{};
-  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  ipc::UniqueFd parent(static_cast<int>(syscall(SYS_openat2, AT_FDCWD,
-                                                path.parent_path().c_str(), &how, sizeof how)));
+  const ipc::UniqueFd parent =
+      OpenNoSymlinks(AT_FDCWD, path.parent_path().string(), O_PATH | O_DIRECTORY);
   if (!parent) throw Error(Errno("cannot open the store's parent " + path.parent_path().string()));
   const std::string name = path.filename().string();
   if (mkdirat(parent.get(), name.c_str(), 0700) != 0 && errno != EEXIST) throw Error(Errno("mkdir " + root));

@@ -16,6 +16,7 @@
 
 #include "frontend/log.h"
 #include "frontend/util/error.h"
+#include "frontend/util/open_at.h"
 #include "ipc/unique_fd.h"
 
 namespace grootfs::frontend::store {
@@ -41,10 +42,7 @@ void KeepReadSearch(bool keep_root) {
 
 bool ActAsStoreOwner(const std::string& store, bool keep_root) {
   if (geteuid() != 0) return false;
-  open_how how{};
-  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  ipc::UniqueFd fd(static_cast<int>(syscall(SYS_openat2, AT_FDCWD, store.c_str(), &how, sizeof how)));
+  const ipc::UniqueFd fd = OpenNoSymlinks(AT_FDCWD, store, O_PATH | O_DIRECTORY);
   struct stat st {};
   if (!fd && errno != ENOENT)
     throw Error("cannot open the store " + store + ": " + std::strerror(errno) +

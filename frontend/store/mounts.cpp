@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "frontend/util/open_at.h"
 #include "ipc/unique_fd.h"
 
 namespace grootfs::frontend::store {
@@ -102,13 +103,9 @@ std::vector<std::string> DetachMountsBeneath(const std::string& path) {
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
   ipc::UniqueFd top(open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   for (const std::string& point : points) {
-    open_how how{};
-    how.flags = O_PATH | O_CLOEXEC | O_NOFOLLOW;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    const std::string rel = point.substr(root.size() + 1);
-    ipc::UniqueFd at(
-        top ? static_cast<int>(syscall(SYS_openat2, top.get(), rel.c_str(), &how, sizeof how))
-            : -1);
+    ipc::UniqueFd at = top ? OpenNoSymlinks(top.get(), point.substr(root.size() + 1),
+                                            O_PATH | O_NOFOLLOW, RESOLVE_BENEATH)
+                           : ipc::UniqueFd();
     if (at) (void)umount2(("/proc/self/fd/" + std::to_string(at.get())).c_str(), MNT_DETACH);
   }
   std::vector<std::string> left;

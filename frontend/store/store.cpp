@@ -20,6 +20,7 @@
 #include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/util/error.h"
+#include "frontend/util/open_at.h"
 
 namespace grootfs::frontend::store {
 namespace {
@@ -230,11 +231,9 @@ void RemoveLeftover(const Paths& p, HelperClient& helper, const std::string& nam
   const std::string path = p.tmp() + "/" + name;
   // By fd: tmp/ belongs to the store's owner, who may have swapped it for a symlink.
   ipc::UniqueFd root(open(p.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  open_how how{};
-  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV;
-  ipc::UniqueFd tmp(
-      root ? static_cast<int>(syscall(SYS_openat2, root.get(), "tmp", &how, sizeof how)) : -1);
+  ipc::UniqueFd tmp = root ? OpenNoSymlinks(root.get(), "tmp", O_PATH | O_DIRECTORY | O_NOFOLLOW,
+                                            RESOLVE_BENEATH | RESOLVE_NO_XDEV)
+                          : ipc::UniqueFd();
   struct stat st{};
   if (!tmp || fstatat(tmp.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return;
