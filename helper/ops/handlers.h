@@ -21,9 +21,9 @@ Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span
 Result<Payload> HandleUnmountRootfs(Session& s, const ipc::Request& req, std::span<UniqueFd> fds);
 Result<Payload> HandleRemoveTree(Session& s, const ipc::Request& req, std::span<UniqueFd> fds);
 Result<Payload> HandleSetQuota(Session& s, const ipc::Request& req, std::span<UniqueFd> fds);
+Result<Payload> HandleReadQuota(Session& s, const ipc::Request& req, std::span<UniqueFd> fds);
+
 // A quota of `bytes` in XFS's 512-byte basic blocks, rounded up, never wrapping to 0 ("none").
 inline std::uint64_t BasicBlocks(std::uint64_t bytes) { return bytes / 512 + (bytes % 512 != 0); }
-
-Result<Payload> HandleReadQuota(Session& s, const ipc::Request& req, std::span<UniqueFd> fds);
 
 }  // namespace grootfs::helper

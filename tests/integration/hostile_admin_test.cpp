@@ -113,6 +113,14 @@ class HostileAdminTest : public GrootfsTest {
     return racer;
   }
 
+  // A directory tmp_/NAME the attacker owns (a home, a place to carry things to).
+  fs::path AttackersDir(const std::string& name) {
+    const fs::path dir = tmp_ / name;
+    fs::create_directories(dir);
+    EXPECT_EQ(chown(dir.c_str(), attacker_, attacker_), 0);
+    return dir;
+  }
+
   // Runs a shell script as the attacker.
   RunResult AsAttacker(const std::string& script) {
     return RunCmd({"setpriv", "--reuid=" + std::to_string(attacker_),
@@ -143,9 +151,7 @@ TEST_F(HostileAdminTest, SymlinksSwappedInDuringInitStoreReachNothingOutside) {
 }
 
 TEST_F(HostileAdminTest, AStoreDirectoryTheUserMadeIsTakenOverBeforeUse) {
-  const fs::path home = tmp_ / "home";
-  fs::create_directories(home);
-  ASSERT_EQ(chown(home.c_str(), attacker_, attacker_), 0);
+  const fs::path home = AttackersDir("home");
   const std::string store = (home / "store").string();
   // A non-empty directory of theirs is refused, and nothing of it followed.
   auto planted = AsAttacker("mkdir " + store + " && ln -s " + decoy_.string() + " " + store +
@@ -167,9 +173,7 @@ TEST_F(HostileAdminTest, AStoreDirectoryTheUserMadeIsTakenOverBeforeUse) {
 }
 
 TEST_F(HostileAdminTest, ABackingFileTheUserMadeIsRefused) {
-  const fs::path home = tmp_ / "home";
-  fs::create_directories(home);
-  ASSERT_EQ(chown(home.c_str(), attacker_, attacker_), 0);
+  const fs::path home = AttackersDir("home");
   const std::string store = (home / "store").string();
   // A valid XFS filesystem of the attacker's making, which could hold a setuid root shell.
   auto made = AsAttacker("truncate -s 320M " + store + ".backing-store && mkfs.xfs -q " + store +
@@ -233,19 +237,11 @@ TEST_F(HostileAdminTest, CleanAndCheckFollowNoLinkTheUserPlanted) {
   EXPECT_TRUE(Grootfs(store_, "delete-store").ok());
 }
 
-}  // namespace
-}  // namespace grootfs_it
-
-namespace grootfs_it {
-namespace {
-
 TEST_F(HostileAdminTest, AMountCarriedOutOfTheStoreIsStillFoundAndUnmounted) {
   ASSERT_TRUE(InitMappedStore(store_).ok());
   CreateOk(OciFixture("busybox-1.25"), "carried");
   CreateOk(OciFixture("busybox-1.25"), "kept");
-  const fs::path away = tmp_ / "far away";  // a name the mount table escapes
-  fs::create_directories(away);
-  ASSERT_EQ(chown(away.c_str(), attacker_, attacker_), 0);
+  const fs::path away = AttackersDir("far away");  // a name the mount table escapes
   auto moved = AsAttacker("mv " + ImageDir("carried").string() + " '" + (away / "x").string() + "'");
   ASSERT_TRUE(moved.ok()) << moved.Describe();
   ASSERT_TRUE(IsOverlayMountedAt(away / "x/rootfs"));
@@ -264,9 +260,7 @@ TEST_F(HostileAdminTest, AMountCarriedOutOfTheStoreIsStillFoundAndUnmounted) {
 TEST_F(HostileAdminTest, DeleteStoreUnmountsMountsCarriedAway) {
   ASSERT_TRUE(InitMappedStore(store_).ok());
   CreateOk(OciFixture("busybox-1.25"), "carried");
-  const fs::path away = tmp_ / "away";
-  fs::create_directories(away);
-  ASSERT_EQ(chown(away.c_str(), attacker_, attacker_), 0);
+  const fs::path away = AttackersDir("away");
   ASSERT_TRUE(AsAttacker("mv " + ImageDir("carried").string() + " " + (away / "x").string()).ok());
   auto r = Grootfs(store_, "delete-store");
   EXPECT_TRUE(r.ok()) << r.Describe();
@@ -290,12 +284,6 @@ TEST_F(HostileAdminTest, TheHelperBoundsTheMountsOfAStore) {
   EXPECT_TRUE(Grootfs(store_, "delete-store").ok());
 }
 
-}  // namespace
-}  // namespace grootfs_it
-
-namespace grootfs_it {
-namespace {
-
 TEST_F(HostileAdminTest, LinksSwappedInDuringCleanCheckAndDeleteReachNothingOutside) {
   ASSERT_TRUE(InitMappedStore(store_).ok());
   for (int round = 0; round < 6; ++round) {
@@ -316,17 +304,9 @@ TEST_F(HostileAdminTest, LinksSwappedInDuringCleanCheckAndDeleteReachNothingOuts
   EXPECT_TRUE(Grootfs(store_, "delete-store").ok());
 }
 
-}  // namespace
-}  // namespace grootfs_it
-
-namespace grootfs_it {
-namespace {
-
 TEST_F(HostileAdminTest, AStorePathThroughAUsersLinkIsRefused) {
   // The user's link would point root's init-store at root's own directory.
-  const fs::path home = tmp_ / "home";
-  fs::create_directories(home);
-  ASSERT_EQ(chown(home.c_str(), attacker_, attacker_), 0);
+  const fs::path home = AttackersDir("home");
   fs::create_directories(tmp_ / "roots");
   ASSERT_TRUE(AsAttacker("ln -s " + (tmp_ / "roots").string() + " " + (home / "link").string()).ok());
   auto r = InitMappedStore((home / "link/store").string());
@@ -335,19 +315,11 @@ TEST_F(HostileAdminTest, AStorePathThroughAUsersLinkIsRefused) {
   EXPECT_FALSE(Exists(tmp_ / "roots/store"));
 }
 
-}  // namespace
-}  // namespace grootfs_it
-
-namespace grootfs_it {
-namespace {
-
 // A store reached through the user's own link: root does nothing there as root (before, it
 // made its lock and work files through the link, then the helper refused the path).
 TEST_F(HostileAdminTest, RootMakesNothingThroughAStorePathWithALink) {
   ASSERT_TRUE(InitMappedStore(store_).ok());
-  const fs::path home = tmp_ / "home";
-  fs::create_directories(home);
-  ASSERT_EQ(chown(home.c_str(), attacker_, attacker_), 0);
+  const fs::path home = AttackersDir("home");
   ASSERT_TRUE(AsAttacker("ln -s " + store_ + " " + (home / "link").string()).ok());
   for (const char* cmd : {"create", "clean", "delete"}) {
     std::vector<std::string> args{cmd};
@@ -367,19 +339,11 @@ TEST_F(HostileAdminTest, RootMakesNothingThroughAStorePathWithALink) {
   }
 }
 
-}  // namespace
-}  // namespace grootfs_it
-
-namespace grootfs_it {
-namespace {
-
 // A mount moved so deep its path is longer than PATH_MAX is still found and unmounted.
 TEST_F(HostileAdminTest, AMountMovedPastPathMaxIsStillUnmounted) {
   ASSERT_TRUE(InitMappedStore(store_).ok());
   CreateOk(OciFixture("busybox-1.25"), "deep");
-  const fs::path away = tmp_ / "away";
-  fs::create_directories(away);
-  ASSERT_EQ(chown(away.c_str(), attacker_, attacker_), 0);
+  const fs::path away = AttackersDir("away");
   const std::string script =
       "import os, sys\n"
       "src, base = sys.argv[1], sys.argv[2]\n"
