@@ -3,11 +3,12 @@
 //
 // The start-up sequence, in this order, before a byte is read from the peer:
 //   1. refuse to run unless fd 3 is a SOCK_SEQPACKET socket (the frontend's socketpair);
-//   2. make sure fds 0-2 are open (on /dev/null) and close every other fd;
+//   2. make sure fds 0-2 are open (on /dev/null), close every other fd, and open grootfs-unpack
+//      beside the helper's file (fd 4), which only its confined children execute;
 //   3. clear the environment and ignore SIGPIPE;
 //   4. check it holds what it needs (setuid root or file capabilities);
 //   5. keep only the capabilities the requests need, none effective; file access as the caller;
-//   6. set no_new_privs: the helper never executes anything;
+//   6. set no_new_privs: nothing executed gains privileges;
 //   7. install the seccomp allow list;
 //   8. serve the session.
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include "helper/dispatch.h"
 #include "helper/privileges.h"
 #include "helper/seccomp_policy.h"
+#include "helper/userns.h"
 #include "ipc/wire.h"
 
 namespace grootfs::helper {
@@ -51,6 +53,7 @@ int main() {
   using namespace grootfs::helper;
   SanitizeFds();
   CheckChannel();
+  OpenUnpacker();
   if (clearenv() != 0) Die("clearenv failed", kExitSetup);
   // A closed stderr or peer is an error to report or an exit, never a death by SIGPIPE.
   if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) Die("cannot ignore SIGPIPE", kExitSetup);

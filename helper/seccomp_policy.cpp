@@ -3,6 +3,7 @@
 // The allow lists as data, grouped by what needs each call. Default: kill the process.
 #include "helper/seccomp_policy.h"
 
+#include <fcntl.h>
 #include <linux/btrfs.h>
 #include <linux/fs.h>
 #include <seccomp.h>
@@ -11,6 +12,7 @@
 #include <span>
 
 #include "helper/die.h"
+#include "helper/userns.h"
 
 // Sanitizer builds define it as SCMP_ACT_LOG (top-level CMakeLists.txt): their runtimes make
 // calls no list allows. Every other build kills.
@@ -26,7 +28,9 @@ constexpr int kCommon[] = {
     SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(mprotect),
     SCMP_SYS(madvise), SCMP_SYS(futex), SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(close),
     SCMP_SYS(fcntl), SCMP_SYS(lseek), SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(getpid),
-    SCMP_SYS(gettid), SCMP_SYS(rt_sigprocmask),
+    SCMP_SYS(gettid), SCMP_SYS(rt_sigprocmask), SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+    // grootfs-unpack's start (static: no library to open); execveat itself in Install.
+    SCMP_SYS(arch_prctl), SCMP_SYS(set_tid_address), SCMP_SYS(getrandom),
     // Names beneath fds (fs_at.cpp): openat2 only; stat and directory listing.
     SCMP_SYS(openat2), SCMP_SYS(newfstatat), SCMP_SYS(fstat), SCMP_SYS(statx), SCMP_SYS(getdents64),
     // UnpackLayer and RemoveTree work (unpack.cpp, fs_at.cpp), done in the children.
@@ -46,8 +50,7 @@ constexpr int kHelperOnly[] = {
     SCMP_SYS(getuid), SCMP_SYS(getgid), SCMP_SYS(geteuid),
     // The user-namespace children (userns.cpp): fork, sync socket, maps, becoming ns root,
     // confining themselves; the peer watched while they work, their parent checked.
-    SCMP_SYS(clone), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(wait4), SCMP_SYS(poll),
-    SCMP_SYS(getppid),
+    SCMP_SYS(clone), SCMP_SYS(wait4), SCMP_SYS(poll), SCMP_SYS(getppid),
     SCMP_SYS(socketpair), SCMP_SYS(unshare), SCMP_SYS(setresuid), SCMP_SYS(setresgid),
     SCMP_SYS(setgroups), SCMP_SYS(seccomp), SCMP_SYS(landlock_create_ruleset),
     SCMP_SYS(landlock_add_rule), SCMP_SYS(landlock_restrict_self),
@@ -71,8 +74,14 @@ void Install(std::span<const int> a, std::span<const int> b,
     if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, is_cmd) != 0)
       Die("seccomp_rule_add", kExitSetup);
   }
+  // Only grootfs-unpack, by the fd the helper opened at start (helper/userns.h), is executed.
+  const scmp_arg_cmp exec[] = {{0, SCMP_CMP_EQ, kUnpackerFd, 0},
+                               {4, SCMP_CMP_EQ, AT_EMPTY_PATH, 0}};
+  if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(execveat), 2, exec) != 0)
+    Die("seccomp_rule_add", kExitSetup);
   // libc may probe with these; a quiet refusal keeps it on its fallback path.
-  for (int nr : {SCMP_SYS(openat), SCMP_SYS(open), SCMP_SYS(clone3)})
+  for (int nr : {SCMP_SYS(openat), SCMP_SYS(open), SCMP_SYS(clone3), SCMP_SYS(readlink),
+                 SCMP_SYS(prlimit64)})
     if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0) != 0)
       Die("seccomp_rule_add", kExitSetup);
   if (seccomp_load(ctx) != 0) Die("seccomp_load failed", kExitSetup);

@@ -8,11 +8,11 @@
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <string>
 
 #include "helper/die.h"
@@ -23,13 +23,7 @@
 namespace grootfs::helper {
 namespace {
 
-// What the child sends back: fixed size, so one read gets it whole.
-struct ChildResult {
-  std::int32_t status;  // 0 or errno
-  std::uint32_t flags;
-  std::uint64_t bytes;
-  char text[200];
-};
+bool unpacker_open = false;  // OpenUnpacker found it: the children may execute it
 
 std::string MapText(const std::vector<IdRange>& ranges) {
   if (ranges.empty()) return "0 0 4294967295\n";  // a root store: identity
@@ -68,6 +62,8 @@ void ConfineTo(int dir, std::span<const int> read_dirs) {
     return syscall(SYS_landlock_add_rule, ruleset.get(), LANDLOCK_RULE_PATH_BENEATH, &beneath, 0);
   };
   bool ok = ruleset && rule(fs, dir) == 0;
+  if (unpacker_open)
+    ok = ok && rule(LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE, kUnpackerFd) == 0;
   for (int read_dir : read_dirs) ok = ok && rule(LANDLOCK_ACCESS_FS_READ_DIR, read_dir) == 0;
   if (!ok || syscall(SYS_landlock_restrict_self, ruleset.get(), 0) != 0)
     Die("landlock failed", kExitInvariant);
@@ -75,7 +71,7 @@ void ConfineTo(int dir, std::span<const int> read_dirs) {
 
 // In the child: wait for the maps, become root of the namespace, confine, run, report, exit.
 [[noreturn]] void ChildMain(pid_t parent, int confine, std::span<const int> read_dirs,
-                            UniqueFd sync, const std::function<Result<ipc::CountReply>()>& work) {
+                            UniqueFd sync, const ChildWork& work) {
   (void)close(ipc::kHelperChannelFd);  // the child never speaks to the peer
   (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
   // No supplementary group of the caller's goes into the namespace.
@@ -91,23 +87,49 @@ void ConfineTo(int dir, std::span<const int> read_dirs) {
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(kExitInvariant);
   ConfineTo(confine, read_dirs);
   InstallChildSeccomp();
-  ChildResult out{};
-  Result<ipc::CountReply> r = work();
-  if (r) {
-    out.bytes = r->bytes;
-    out.flags = r->flags;
-  } else {
-    out.status = r.error().code == 0 ? EIO : r.error().code;
-    std::strncpy(out.text, r.error().text.c_str(), sizeof out.text - 1);
-  }
+  const ChildResult out = ToChildResult(work(sync.get()));
   _exit(write(sync.get(), &out, sizeof out) == sizeof out ? 0 : kExitInvariant);
 }
 
 }  // namespace
 
+void OpenUnpacker() {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self);
+  const std::string exe(self, n > 0 && n < ssize_t{sizeof self} ? static_cast<std::size_t>(n) : 0);
+  const std::size_t slash = exe.rfind('/');
+  UniqueFd found;
+  if (slash != std::string::npos && slash != 0) {
+    constexpr std::uint64_t kNoLinks = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    auto dir = OpenBeneath(AT_FDCWD, exe.substr(0, slash), O_PATH | O_DIRECTORY, kNoLinks);
+    auto file = dir ? OpenBeneath(dir->get(), "grootfs-unpack", O_PATH, kStrict) : dir.error();
+    struct stat d {};
+    struct stat f {};
+    if (file && fstat(dir->get(), &d) == 0 && fstat(file->get(), &f) == 0 && S_ISREG(f.st_mode) &&
+        d.st_uid == 0 && f.st_uid == 0 && ((d.st_mode | f.st_mode) & 022) == 0)
+      found = std::move(*file);
+  }
+  unpacker_open = static_cast<bool>(found);
+  // Without it, "/" holds the number, so that no fd opened later can take it.
+  UniqueFd held = found ? std::move(found) : UniqueFd(open("/", O_PATH | O_CLOEXEC));
+  if (held.get() != kUnpackerFd && dup3(held.get(), kUnpackerFd, O_CLOEXEC) != kUnpackerFd)
+    Die("cannot hold fd 4", kExitSetup);
+  if (held.get() == kUnpackerFd) (void)held.Release();
+}
+
+Error ExecUnpacker(std::vector<std::string> args, std::span<const int> fds) {
+  if (!unpacker_open) return Error{ENOENT, "grootfs-unpack is not beside grootfs-helper"};
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (int fd : fds) (void)fcntl(fd, F_SETFD, 0);
+  char* const envp[] = {nullptr};
+  (void)syscall(SYS_execveat, kUnpackerFd, "", argv.data(), envp, AT_EMPTY_PATH);
+  return Error::FromErrno("cannot execute grootfs-unpack");
+}
+
 Result<ipc::CountReply> RunInStoreUserns(const Session& session, int confine,
-                                         std::span<const int> read_dirs,
-                                         const std::function<Result<ipc::CountReply>()>& work) {
+                                         std::span<const int> read_dirs, const ChildWork& work) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return Error::FromErrno("socketpair");

@@ -113,7 +113,7 @@ void MakeVolumes(const std::string& upper, const std::vector<std::string>& lower
 // Every layer in the cache, fetched and unpacked by parallel workers (each with its own helper
 // session) when missing. Cached layers cost one file read and no helper at all. A missing
 // layer waits for every layer below it: directories it only implies take their metadata from
-// those (helper/ops/unpack.cpp). Workers take layers lowest first, so the wait always ends.
+// those (unpacker/unpack_tar.cpp). Workers take layers lowest first, so the wait always ends.
 std::vector<store::LayerRecord> EnsureLayers(const Invocation& inv, const store::Paths& p,
                                              const image::ImageSpec& spec,
                                              image::StreamBudget& budget) {

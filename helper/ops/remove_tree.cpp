@@ -23,7 +23,7 @@ Result<Payload> HandleRemoveTree(Session& s, const ipc::Request& req, std::span<
   }
   const int parent_fd = parent->get(), target_fd = target->get();
   const std::string name = req.name;
-  auto r = RunInStoreUserns(s, parent_fd, {}, [&]() -> Result<ipc::CountReply> {
+  auto r = RunInStoreUserns(s, parent_fd, {}, [&](int) -> Result<ipc::CountReply> {
     if (auto done = RemoveContents(target_fd); !done) return done.error();
     if (unlinkat(parent_fd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
       return Error::FromErrno("rmdir " + name);

@@ -2,21 +2,35 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <string>
 #include <vector>
 
 #include "helper/die.h"
 #include "helper/ops/handlers.h"
-#include "helper/ops/unpack.h"
 #include "helper/userns.h"
 
 namespace grootfs::helper {
+namespace {
+
+// The unpacker's arguments (unpacker/main.cpp): STREAM WORK RESULT BUDGET [LOWER...] -- [BASE...]
+std::vector<std::string> UnpackerArgs(const std::vector<int>& fds, const ipc::Request& req) {
+  std::vector<std::string> args = {"grootfs-unpack"};
+  for (int fd : fds) args.push_back(std::to_string(fd));
+  args.insert(args.begin() + 4, std::to_string(req.bytes));  // after STREAM WORK RESULT
+  args.push_back("--");
+  args.insert(args.end(), req.names.begin(), req.names.end());
+  return args;
+}
+
+}  // namespace
 
 // Why this is safe: the work name and every base-directory component passed IsPlainName; the
 // work directory is opened beneath the store fd with kStrict (no symlink, no other mount); the
 // stream fd must be a pipe or a regular file, opened for reading; the tar is read and written
-// by a child that is root only inside a user namespace mapped as the root-written marker says,
-// so it can create nothing an unprivileged holder of those ids could not; every entry is made
-// beneath the new layer directory with *at calls that never follow a link (see unpack.cpp).
+// by grootfs-unpack (not linked into the helper), which a child executes once it is root only
+// inside a user namespace mapped as the root-written marker says, so it can create nothing an
+// unprivileged holder of those ids could not; every entry is made beneath the new layer
+// directory with *at calls that never follow a link (unpacker/unpack_tar.cpp).
 // The lower layers' diff directories are opened beneath the store like MountRootfs's, and the
 // child may only read directories beneath them (Landlock).
 Result<Payload> HandleUnpackLayer(Session& s, const ipc::Request& req, std::span<UniqueFd> fds) {
@@ -39,11 +53,10 @@ Result<Payload> HandleUnpackLayer(Session& s, const ipc::Request& req, std::span
   }
   const int stream = fds[0].get();
   const int work_fd = work->get();
-  auto reply = RunInStoreUserns(s, work_fd, lowers, [&]() -> Result<ipc::CountReply> {
-    if (mkdirat(work_fd, "diff", 0755) != 0) return Error::FromErrno("mkdir diff");
-    auto diff = OpenBeneath(work_fd, "diff", O_RDONLY | O_DIRECTORY);
-    if (!diff) return diff.error();
-    return UnpackTar(stream, diff->get(), req.names, lowers, req.bytes);
+  auto reply = RunInStoreUserns(s, work_fd, lowers, [&](int result) -> Result<ipc::CountReply> {
+    std::vector<int> open = {stream, work_fd, result};
+    open.insert(open.end(), lowers.begin(), lowers.end());
+    return ExecUnpacker(UnpackerArgs(open, req), open);
   });
   if (!reply) return reply.error();
   return ipc::Encode(*reply);

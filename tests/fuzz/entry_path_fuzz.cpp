@@ -1,4 +1,4 @@
-// Fuzzes helper::CleanEntryPath, the one place a tar entry's name becomes path components.
+// Fuzzes unpacker::CleanEntryPath, the one place a tar entry's name becomes path components.
 // Every accepted result must be made of plain components only (none empty, ".", ".." or
 // containing '/' or NUL), and they must be exactly the name's own components, in order.
 #include <cstddef>
@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "helper/ops/unpack.h"
+#include "unpacker/unpack_tar.h"
 #include "ipc/limits.h"
 
 namespace {
@@ -38,7 +38,7 @@ std::string Expected(std::string_view name) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view name(reinterpret_cast<const char*>(data), size);
-  const auto parts = grootfs::helper::CleanEntryPath(name);
+  const auto parts = grootfs::unpacker::CleanEntryPath(name);
   if (!parts) return 0;
 
   Require(!name.empty() && name.front() != '/', "accepted an empty or absolute name", name);

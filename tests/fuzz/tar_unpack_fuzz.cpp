@@ -1,4 +1,4 @@
-// Fuzzes helper::UnpackTar, the privileged side's tar reader and writer, with arbitrary tar
+// Fuzzes unpacker::UnpackTar, grootfs-unpack's tar reader and writer, with arbitrary tar
 // streams. Each input is unpacked into SANDBOX/layer (fresh for every input) beside an empty
 // SANDBOX/canary; afterwards SANDBOX must still hold exactly those two directories, the canary
 // must be empty, the layer the same directory, and no file in it may have a hard link outside
@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "helper/fs_at.h"
-#include "helper/ops/unpack.h"
+#include "unpacker/unpack_tar.h"
 
 namespace {
 
@@ -144,7 +144,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::size_t i = 0; i < size; ++i) sum += data[i];
   const std::vector<std::string> base =
       sum % 2 == 0 ? std::vector<std::string>{} : std::vector<std::string>{"base", "dir"};
-  (void)helper::UnpackTar(stream, sandbox->layer, base, {}, 1 << 20);  // refusing the input is fine
+  (void)unpacker::UnpackTar(stream, sandbox->layer, base, {}, 1 << 20);  // refusing the input is fine
   close(stream);
 
   const std::string& root = sandbox->root;

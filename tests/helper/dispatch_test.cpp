@@ -153,7 +153,7 @@ std::string SetgroupsInChild(const helper::StoreMarker& marker) {
   EXPECT_EQ(dup2(channel.get(), ipc::kHelperChannelFd), ipc::kHelperChannelFd);
   helper::Session session(ipc::UniqueFd(open("/", O_PATH | O_CLOEXEC)), marker, "tag");
   ipc::UniqueFd proc(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  auto r = helper::RunInStoreUserns(session, proc.get(), {}, []() -> ipc::Result<ipc::CountReply> {
+  auto r = helper::RunInStoreUserns(session, proc.get(), {}, [](int) -> ipc::Result<ipc::CountReply> {
     auto fd = helper::OpenBeneath(AT_FDCWD, "/proc/" + std::to_string(getpid()) + "/setgroups",
                                   O_RDONLY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
     char buf[16] = {};
@@ -186,7 +186,7 @@ TEST(UnpackChildDeathTest, AMapTheKernelRefusesEndsBothSidesPromptly) {
         helper::Session session(ipc::UniqueFd(open("/", O_PATH | O_CLOEXEC)), bad, "tag");
         ipc::UniqueFd proc(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         auto r = helper::RunInStoreUserns(session, proc.get(), {},
-                                          []() -> ipc::Result<ipc::CountReply> { return ipc::CountReply{}; });
+                                          [](int) -> ipc::Result<ipc::CountReply> { return ipc::CountReply{}; });
         _exit(r ? 1 : 0);
       },
       testing::ExitedWithCode(0), "");

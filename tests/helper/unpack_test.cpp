@@ -1,5 +1,5 @@
 // UnpackTar and the helper's path rules, against tar streams a hostile layer could carry.
-#include "helper/ops/unpack.h"
+#include "unpacker/unpack_tar.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -15,10 +15,10 @@
 #include "tar_builder.h"
 #include "temp_dir.h"
 
-using grootfs::helper::CleanEntryPath;
+using grootfs::unpacker::CleanEntryPath;
 using grootfs::helper::OpenBeneath;
 using grootfs::helper::RemoveContents;
-using grootfs::helper::UnpackTar;
+using grootfs::unpacker::UnpackTar;
 
 namespace {
 

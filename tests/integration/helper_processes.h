@@ -5,14 +5,15 @@
 
 namespace grootfs_it {
 
-// Processes named grootfs-helper (helpers and their unpack children) that hold an fd in
-// `store`: the store's own helpers, whoever started them.
+// Processes named grootfs-helper or grootfs-unpack (helpers, their children, the unpackers
+// those became) that hold an fd in `store`: the store's own helpers, whoever started them.
 inline std::vector<pid_t> HelpersOf(const std::string& store) {
   std::vector<pid_t> pids;
   for (const auto& entry : DirEntries("/proc")) {
     if (entry.empty() || !std::isdigit(static_cast<unsigned char>(entry[0]))) continue;
     const fs::path proc = fs::path("/proc") / entry;
-    if (Trim(ReadFile(proc / "comm")) != "grootfs-helper") continue;
+    const std::string comm = Trim(ReadFile(proc / "comm"));
+    if (comm != "grootfs-helper" && comm != "grootfs-unpack") continue;
     for (const auto& fd : DirEntries(proc / "fd")) {
       std::error_code ec;
       const std::string target = fs::read_symlink(proc / "fd" / fd, ec).string();

@@ -1,4 +1,4 @@
-// Runs in: grootfs-helper's unpack child, inside the store's user namespace.
+// Runs in: grootfs-unpack, inside the store's user namespace, confined (unpacker/main.cpp).
 // Trusts: nothing in the tar stream.
 #pragma once
 
@@ -11,7 +11,10 @@
 #include "helper/fs_at.h"
 #include "ipc/codec.h"
 
-namespace grootfs::helper {
+namespace grootfs::unpacker {
+
+using helper::Error;
+using helper::Result;
 
 // Splits a tar entry name into plain components: "./" and empty components dropped; "..",
 // an absolute name, NUL or an over-long name refused (nullopt). An empty result is the root.
@@ -27,4 +30,4 @@ std::optional<std::vector<std::string>> CleanEntryPath(std::string_view name);
 Result<ipc::CountReply> UnpackTar(int stream, int layer, const std::vector<std::string>& base_dir,
                                   std::span<const int> lowers, std::uint64_t budget);
 
-}  // namespace grootfs::helper
+}  // namespace grootfs::unpacker

@@ -1,6 +1,6 @@
-// Runs in: grootfs-helper's unpack child, inside the store's user namespace (root there, no
-// capability on the host). Trusts: nothing in the tar stream.
-#include "helper/ops/unpack.h"
+// Runs in: grootfs-unpack, which grootfs-helper's child executes inside the store's user
+// namespace (root there, no capability on the host), confined. Trusts: nothing in the tar stream.
+#include "unpacker/unpack_tar.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -15,8 +15,13 @@
 
 #include "ipc/limits.h"
 
-namespace grootfs::helper {
+namespace grootfs::unpacker {
 namespace {
+
+using helper::kStrict;
+using helper::OpenBeneath;
+using helper::RemoveContents;
+using helper::UniqueFd;
 
 constexpr const char* kOpaqueXattr = "user.overlay.opaque";
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
@@ -320,4 +325,4 @@ std::optional<std::vector<std::string>> CleanEntryPath(std::string_view name) {
   return parts;
 }
 
-}  // namespace grootfs::helper
+}  // namespace grootfs::unpacker
