@@ -1,4 +1,5 @@
-// Runs in: grootfs-helper (privileged), and its unpack and removal children. Trusts: nothing.
+// Runs in: the build (grootfs-seccomp-gen), never in the helper: the helper installs the BPF
+// compiled here (seccomp_install.cpp), so it neither links nor runs libseccomp. Trusts: nothing.
 //
 // The allow lists as data, grouped by what needs each call. Default: kill the process.
 #include "helper/seccomp_policy.h"
@@ -7,11 +8,14 @@
 #include <linux/btrfs.h>
 #include <linux/fs.h>
 #include <seccomp.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <span>
 
-#include "helper/die.h"
 #include "helper/userns.h"
 
 // Sanitizer builds define it as SCMP_ACT_LOG (top-level CMakeLists.txt): their runtimes make
@@ -50,10 +54,10 @@ constexpr int kHelperOnly[] = {
     SCMP_SYS(getuid), SCMP_SYS(getgid), SCMP_SYS(geteuid),
     // The user-namespace children (userns.cpp): fork, sync socket, maps, becoming ns root,
     // confining themselves; the peer watched while they work, their parent checked.
-    SCMP_SYS(clone), SCMP_SYS(wait4), SCMP_SYS(poll), SCMP_SYS(getppid),
-    SCMP_SYS(socketpair), SCMP_SYS(unshare), SCMP_SYS(setresuid), SCMP_SYS(setresgid),
-    SCMP_SYS(setgroups), SCMP_SYS(seccomp), SCMP_SYS(landlock_create_ruleset),
-    SCMP_SYS(landlock_add_rule), SCMP_SYS(landlock_restrict_self),
+    SCMP_SYS(clone), SCMP_SYS(wait4), SCMP_SYS(poll), SCMP_SYS(getppid), SCMP_SYS(socketpair),
+    SCMP_SYS(unshare), SCMP_SYS(setresuid), SCMP_SYS(setresgid), SCMP_SYS(setgroups),
+    SCMP_SYS(seccomp), SCMP_SYS(landlock_create_ruleset), SCMP_SYS(landlock_add_rule),
+    SCMP_SYS(landlock_restrict_self),
     // MountRootfs and UnmountRootfs (mount_rootfs.cpp); mount and fchdir before Linux 6.8.
     SCMP_SYS(fsopen), SCMP_SYS(fsconfig), SCMP_SYS(fsmount), SCMP_SYS(move_mount),
     SCMP_SYS(umount2), SCMP_SYS(mount), SCMP_SYS(fchdir),
@@ -62,36 +66,50 @@ constexpr int kHelperOnly[] = {
 constexpr unsigned long kQuotaIoctls[] = {FS_IOC_FSGETXATTR, FS_IOC_FSSETXATTR,
                                           BTRFS_IOC_QGROUP_LIMIT};
 
-void Install(std::span<const int> a, std::span<const int> b,
-             std::span<const unsigned long> ioctls) {
+[[noreturn]] void Fail(const char* what) {
+  std::fprintf(stderr, "grootfs-seccomp-gen: %s failed\n", what);
+  std::exit(1);
+}
+
+std::vector<sock_filter> Compile(std::span<const int> a, std::span<const int> b,
+                                 std::span<const unsigned long> ioctls) {
   scmp_filter_ctx ctx = seccomp_init(GROOTFS_SECCOMP_DEFAULT);
-  if (ctx == nullptr) Die("seccomp_init failed", kExitSetup);
+  if (ctx == nullptr) Fail("seccomp_init");
   for (std::span<const int> list : {a, b})
     for (int nr : list)
-      if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) != 0) Die("seccomp_rule_add", kExitSetup);
+      if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) != 0) Fail("seccomp_rule_add");
   for (unsigned long cmd : ioctls) {
     const scmp_arg_cmp is_cmd{1, SCMP_CMP_EQ, cmd, 0};  // arg 1 of ioctl, all 64 bits
     if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, is_cmd) != 0)
-      Die("seccomp_rule_add", kExitSetup);
+      Fail("seccomp_rule_add");
   }
   // Only grootfs-unpack, by the fd the helper opened at start (helper/userns.h), is executed.
   const scmp_arg_cmp exec[] = {{0, SCMP_CMP_EQ, kUnpackerFd, 0},
                                {4, SCMP_CMP_EQ, AT_EMPTY_PATH, 0}};
   if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(execveat), 2, exec) != 0)
-    Die("seccomp_rule_add", kExitSetup);
+    Fail("seccomp_rule_add");
   // libc may probe with these; a quiet refusal keeps it on its fallback path.
   for (int nr : {SCMP_SYS(openat), SCMP_SYS(open), SCMP_SYS(clone3), SCMP_SYS(readlink),
                  SCMP_SYS(prlimit64)})
-    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0) != 0)
-      Die("seccomp_rule_add", kExitSetup);
-  if (seccomp_load(ctx) != 0) Die("seccomp_load failed", kExitSetup);
+    if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0) != 0) Fail("seccomp_rule_add");
+  // libseccomp 2.5 exports only to an fd.
+  const int fd = memfd_create("seccomp", MFD_CLOEXEC);
+  std::vector<sock_filter> bpf(4096);
+  const ssize_t n =
+      fd < 0 || seccomp_export_bpf(ctx, fd) != 0 ? -1 : pread(fd, bpf.data(), bpf.size() * 8, 0);
+  if (n <= 0 || n % 8 != 0 || static_cast<std::size_t>(n) == bpf.size() * 8) Fail("export");
+  bpf.resize(static_cast<std::size_t>(n) / 8);
   seccomp_release(ctx);
+  close(fd);
+  return bpf;
 }
 
 }  // namespace
 
-void InstallHelperSeccomp() { Install(kCommon, kHelperOnly, kQuotaIoctls); }
+std::vector<sock_filter> CompileHelperFilter() {
+  return Compile(kCommon, kHelperOnly, kQuotaIoctls);
+}
 
-void InstallChildSeccomp() { Install(kCommon, {}, {}); }
+std::vector<sock_filter> CompileChildFilter() { return Compile(kCommon, {}, {}); }
 
 }  // namespace grootfs::helper
