@@ -144,7 +144,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::size_t i = 0; i < size; ++i) sum += data[i];
   const std::vector<std::string> base =
       sum % 2 == 0 ? std::vector<std::string>{} : std::vector<std::string>{"base", "dir"};
-  (void)unpacker::UnpackTar(stream, sandbox->layer, base, {}, 1 << 20);  // refusing the input is fine
+  (void)grootfs::unpacker::UnpackTar(stream, sandbox->layer, base, {}, 1 << 20);  // refusing the input is fine
   close(stream);
 
   const std::string& root = sandbox->root;
