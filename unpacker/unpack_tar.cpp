@@ -65,7 +65,23 @@ struct Unpack {
   std::uint64_t budget;         // the most file data this layer may write; 0: no budget
   std::vector<DirTimes> dir_times;
   ipc::CountReply reply;
+  // The directories of the last entry's parent, each opened beneath the one before: open[0] is
+  // the layer, open[i] the directory of the first i components, named by open_names. Tars list
+  // entries in directory order, so most entries reuse them instead of walking from the layer.
+  // An entry changes names only inside its parent, never one of these directories.
+  std::vector<UniqueFd> open;
+  std::vector<std::string> open_names;
+  UniqueFd deep;  // a parent deeper than kMaxOpenDepth, opened for the current entry only
 };
+
+constexpr std::size_t kMaxOpenDepth = 64;  // fds kept open for parents
+
+// Keeps open only the first k components of the last parent.
+void Forget(Unpack& u, std::size_t k) {
+  if (k >= u.open_names.size()) return;
+  u.open_names.resize(k);
+  u.open.resize(k + 1);
+}
 
 // An image may not speak to overlay itself, nor set trusted or security labels. POSIX ACLs are
 // kept (systemd's /var/log/journal has them): the kernel maps their ids like the owner's.
@@ -106,23 +122,52 @@ void Implied(Unpack& u, const std::vector<std::string>& parts, std::size_t n, in
   }
 }
 
+Error NotADirectory(const Error& e, const std::vector<std::string>& parts, std::size_t n) {
+  if (e.code == ELOOP || e.code == EXDEV)
+    return Error{EPERM, "layer entry goes through a link: " + Join(parts, n)};
+  return e;
+}
+
 // Opens the directory made of the first n components beneath the layer, one component at a
-// time and never through a symlink, making missing ones (see Implied) when `create`.
-Result<UniqueFd> OpenParent(Unpack& u, const std::vector<std::string>& parts, std::size_t n,
-                            bool create) {
+// time and never through a symlink.
+Result<UniqueFd> OpenParent(Unpack& u, const std::vector<std::string>& parts, std::size_t n) {
   auto cur = OpenBeneath(u.layer, ".", O_RDONLY | O_DIRECTORY);
-  for (std::size_t i = 0; cur && i < n; ++i) {
-    auto next = OpenBeneath(cur->get(), parts[i], O_RDONLY | O_DIRECTORY);
-    if (!next && next.error().code == ENOENT && create &&
-        mkdirat(cur->get(), parts[i].c_str(), 0755) == 0) {
-      next = OpenBeneath(cur->get(), parts[i], O_RDONLY | O_DIRECTORY);
+  for (std::size_t i = 0; cur && i < n; ++i)
+    cur = OpenBeneath(cur->get(), parts[i], O_RDONLY | O_DIRECTORY);
+  if (!cur) return NotADirectory(cur.error(), parts, n);
+  return cur;
+}
+
+// The directory of the first n components, as OpenParent opens it, making missing ones (see
+// Implied); from the directories the last entry left open as far as the paths agree. The fd
+// stays the unpack's.
+Result<int> Parent(Unpack& u, const std::vector<std::string>& parts, std::size_t n) {
+  if (u.open.empty()) {
+    auto root = OpenBeneath(u.layer, ".", O_RDONLY | O_DIRECTORY);
+    if (!root) return root.error();
+    u.open.push_back(std::move(*root));
+  }
+  std::size_t k = 0;
+  while (k < u.open_names.size() && k < n && u.open_names[k] == parts[k]) ++k;
+  Forget(u, k);
+  UniqueFd cur;  // past kMaxOpenDepth
+  for (std::size_t i = k; i < n; ++i) {
+    const int at = cur ? cur.get() : u.open.back().get();
+    auto next = OpenBeneath(at, parts[i], O_RDONLY | O_DIRECTORY);
+    if (!next && next.error().code == ENOENT && mkdirat(at, parts[i].c_str(), 0755) == 0) {
+      next = OpenBeneath(at, parts[i], O_RDONLY | O_DIRECTORY);
       if (next) Implied(u, parts, i + 1, next->get());
     }
-    cur = std::move(next);
+    if (!next) return NotADirectory(next.error(), parts, n);
+    if (cur || u.open_names.size() == kMaxOpenDepth) {
+      cur = std::move(*next);
+    } else {
+      u.open.push_back(std::move(*next));
+      u.open_names.push_back(parts[i]);
+    }
   }
-  if (!cur && (cur.error().code == ELOOP || cur.error().code == EXDEV))
-    return Error{EPERM, "layer entry goes through a link: " + Join(parts, n)};
-  return cur;
+  u.deep = std::move(cur);
+  return u.deep ? u.deep.get() : u.open.back().get();
 }
 
 Result<std::vector<std::string>> Rebased(const Unpack& u, const char* name) {
@@ -187,7 +232,7 @@ Result<void> RegularFile(Unpack& u, archive* a, archive_entry* e, int parent,
   if (!fd) return fd.error();
   const void* buf;
   std::size_t size;
-  la_int64_t offset;
+  la_int64_t offset, end = 0;
   int r;
   while ((r = archive_read_data_block(a, &buf, &size, &offset)) == ARCHIVE_OK) {
     if (u.budget != 0 && size > u.budget - std::min(u.budget, u.reply.bytes))
@@ -203,9 +248,12 @@ Result<void> RegularFile(Unpack& u, archive* a, archive_entry* e, int parent,
       offset += n;
       u.reply.bytes += static_cast<std::uint64_t>(n);
     }
+    end = std::max(end, offset);
   }
   if (r != ARCHIVE_EOF) return ArchiveError(a);
-  if (archive_entry_size_is_set(e) && ftruncate(fd->get(), archive_entry_size(e)) != 0)
+  // A sparse file's last hole: data never written up to its size.
+  if (archive_entry_size_is_set(e) && archive_entry_size(e) > end &&
+      ftruncate(fd->get(), archive_entry_size(e)) != 0)
     return Error::FromErrno("truncate " + name);
   Metadata(fd->get(), e);
   SetTimes(parent, name, MTime(e));
@@ -244,9 +292,9 @@ Result<void> Entry(Unpack& u, archive* a, archive_entry* e) {
   if (parts->size() <= u.base_dir.size()) return {};  // the root itself: nothing to make
   const std::string& name = parts->back();
   const bool whiteout = name.starts_with(kWhiteoutPrefix);
-  auto parent_fd = OpenParent(u, *parts, parts->size() - 1, true);
+  auto parent_fd = Parent(u, *parts, parts->size() - 1);
   if (!parent_fd) return parent_fd.error();
-  const int parent = parent_fd->get();
+  const int parent = *parent_fd;
   if (whiteout) return Whiteout(u, parent, *parts);
 
   if (archive_entry_hardlink(e) != nullptr) {
@@ -286,7 +334,7 @@ Result<void> Entry(Unpack& u, archive* a, archive_entry* e) {
 
 Result<ipc::CountReply> UnpackTar(int stream, int layer, const std::vector<std::string>& base_dir,
                                   std::span<const int> lowers, std::uint64_t budget) {
-  Unpack u{layer, base_dir, lowers, budget, {}, {}};
+  Unpack u{layer, base_dir, lowers, budget, {}, {}, {}, {}, {}};
   std::unique_ptr<archive, int (*)(archive*)> a(archive_read_new(), &archive_read_free);
   if (!a) return Error{ENOMEM, "archive_read_new"};
   archive_read_support_format_tar(a.get());  // plain tar only: the frontend decompresses
@@ -303,7 +351,7 @@ Result<ipc::CountReply> UnpackTar(int stream, int layer, const std::vector<std::
   if (r != ARCHIVE_EOF) return ArchiveError(a.get());
   // Directory times last: adding entries changed them.
   for (const DirTimes& t : u.dir_times) {
-    auto parent = OpenParent(u, t.parts, t.parts.size() - 1, false);
+    auto parent = OpenParent(u, t.parts, t.parts.size() - 1);
     if (parent) SetTimes(parent->get(), t.parts.back(), t.mtime);
   }
   return u.reply;
