@@ -35,18 +35,19 @@ set(CPACK_PACKAGE_NAME grootfs)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "container root filesystems from images (Garden's image plugin)")
+# The extended description (the synopsis is the summary above); cpack indents it and turns
+# empty lines into " .".
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-    "container root filesystems from images (Garden's image plugin)
- grootfs turns a registry image, an OCI image layout or a tar file into the
- root filesystem of a container: an overlay of the image's layers, unpacked
- once into a shared cache, with an upper directory of the container's own.
- It follows the command line of Cloud Foundry's GrootFS, so Garden uses it
- as its image plugin, for privileged and unprivileged (user namespace)
- containers.
- .
- The grootfs frontend holds no privilege; a small setuid-root helper in
- /usr/libexec/grootfs mounts, unpacks inside user namespaces and sets disk
- quotas, confined by an AppArmor profile when AppArmor is enabled.")
+    "grootfs turns a registry image, an OCI image layout or a tar file into the
+root filesystem of a container: an overlay of the image's layers, unpacked
+once into a shared cache, with an upper directory of the container's own.
+It follows the command line of Cloud Foundry's GrootFS, so Garden uses it
+as its image plugin, for privileged and unprivileged (user namespace)
+containers.
+
+The grootfs frontend holds no privilege; a small setuid-root helper in
+/usr/libexec/grootfs mounts, unpacks inside user namespaces and sets disk
+quotas, confined by an AppArmor profile when AppArmor is enabled.")
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # grootfs_VERSION_ARCH.deb
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${GROOTFS_PACKAGE_MAINTAINER}")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)

@@ -26,7 +26,7 @@ deb=$tmp/grootfs_${version}_amd64.deb
 contents=$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $1, $2, $6 }')
 echo "$contents"
 has() {  # has MODE PATH
-  grep -qx "$1 root/root ./$2" <<<"$contents" || fail "not $1 root/root: $2"
+  grep -qx -- "$1 root/root ./$2" <<<"$contents" || fail "not $1 root/root: $2"
 }
 has -rwsr-xr-x usr/libexec/grootfs/grootfs-helper
 has -rwxr-xr-x usr/bin/grootfs
