@@ -8,6 +8,15 @@ step() { echo "deb_install: -- $*" >&2; }
 fail() { echo "deb_install: FAIL: $*" >&2; exit 1; }
 helper=/usr/libexec/grootfs/grootfs-helper
 
+# This kernel has no AppArmor: stand-ins for aa-enabled and apparmor_parser (in their places, as
+# apt runs maintainer scripts with PATH=/usr/sbin:/usr/bin:/sbin:/bin) say it is enabled and
+# record what the maintainer scripts ask of them.
+aa_tools=(/usr/sbin/apparmor_parser /usr/bin/aa-enabled)
+for tool in "${aa_tools[@]}"; do mv "$tool" "$tool.real"; done
+printf '#!/bin/sh\necho "apparmor_parser $*" >>/tmp/apparmor.calls\n' >/usr/sbin/apparmor_parser
+printf '#!/bin/sh\necho Yes\n' >/usr/bin/aa-enabled
+chmod 755 "${aa_tools[@]}"
+
 step "apt install ./$deb"
 cd /root
 apt-get update -q >/tmp/apt-update.log 2>&1 || { cat /tmp/apt-update.log >&2; fail "apt-get update"; }
@@ -36,6 +45,8 @@ done
 [[ -f /etc/apparmor.d/grootfs-helper ]] || fail "no /etc/apparmor.d/grootfs-helper"
 grep -qx /etc/apparmor.d/grootfs-helper /var/lib/dpkg/info/grootfs.conffiles ||
   fail "the AppArmor profile is not a conffile"
+[[ $(cat /tmp/apparmor.calls) == "apparmor_parser -r -T -W /etc/apparmor.d/grootfs-helper" ]] ||
+  fail "postinst asked apparmor_parser: $(cat /tmp/apparmor.calls)"
 
 step "man grootfs"
 page=$(MANWIDTH=100 man grootfs 2>/tmp/man.err) || { cat /tmp/man.err >&2; fail "man grootfs"; }
@@ -87,6 +98,8 @@ grootfs --store "$store" delete-store
 step "apt remove --purge grootfs"
 apt remove --purge -y -q grootfs >/tmp/apt-remove.log 2>&1 || { cat /tmp/apt-remove.log >&2; fail "apt remove"; }
 if dpkg -L grootfs >/dev/null 2>&1; then fail "dpkg -L grootfs still lists files"; fi
+[[ $(tail -n 1 /tmp/apparmor.calls) == "apparmor_parser -R /etc/apparmor.d/grootfs-helper" ]] ||
+  fail "prerm did not unload the profile: $(cat /tmp/apparmor.calls)"
 [[ ! -e /var/lib/dpkg/info/grootfs.list ]] || fail "grootfs.list is left"
 [[ ! -e /etc/apparmor.d/grootfs-helper ]] || fail "/etc/apparmor.d/grootfs-helper is left"
 left=$(ls -A /usr/libexec/grootfs 2>/dev/null || true)
@@ -95,4 +108,13 @@ for f in /usr/bin/grootfs /usr/share/man/man1/grootfs.1.gz \
   /usr/share/bash-completion/completions/grootfs; do
   [[ ! -e $f ]] || fail "$f is left"
 done
+# With AppArmor off (the stand-ins gone, this kernel's truth), the postinst loads nothing.
+for tool in "${aa_tools[@]}"; do mv "$tool.real" "$tool"; done
+rm /tmp/apparmor.calls
+step "apt install again with AppArmor off, apt remove --purge"
+apt install -y -q "./$deb" >/tmp/apt-install.log 2>&1 || { cat /tmp/apt-install.log >&2; fail "apt install"; }
+if grep -q "could not load" /tmp/apt-install.log; then fail "postinst tried to load the profile"; fi
+[[ $(stat -c %a "$helper") == 4755 ]] || fail "reinstalled helper is $(stat -c %a "$helper")"
+apt remove --purge -y -q grootfs >/tmp/apt-remove.log 2>&1 || { cat /tmp/apt-remove.log >&2; fail "apt remove"; }
+[[ ! -e /etc/apparmor.d/grootfs-helper && ! -e /usr/bin/grootfs ]] || fail "purge left files"
 step "passed"
