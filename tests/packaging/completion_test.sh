@@ -64,6 +64,8 @@ printf 'log_level: debug\nstore: "%s"  # the store\n' "$tmp/s2" >"$tmp/config.ym
 expect "gamma" grootfs --config "$tmp/config.yml" delete ""
 expect "alpha alps beta" grootfs --config "$tmp/config.yml" --store "$tmp/s1" delete ""
 expect "" grootfs --store "$tmp/none" delete ""
+expect "$tmp/s1 $tmp/s2" grootfs --store "$tmp/s"                # directories
+expect "$tmp/config.yml" grootfs --config "$tmp/con"
 default=$(bash -c 'source "$1"; COMP_WORDS=(grootfs delete ""); COMP_CWORD=2; _grootfs_store' \
   store "$completion")
 [[ $default == /var/lib/grootfs/store ]] || fail "default store: $default"
