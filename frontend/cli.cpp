@@ -6,146 +6,17 @@
 #include <map>
 #include <set>
 
+#include "frontend/cli_spec.h"
 #include "frontend/config.h"
 #include "frontend/util/error.h"
 
 namespace grootfs::frontend {
 namespace {
 
-struct CommandSpec {
-  std::string synopsis;               // after "grootfs [global flags] "
-  std::string description;            // one line
-  std::string flag_help;              // one flag a line, for --help
-  std::map<std::string, bool> flags;  // name -> takes a value
-  std::size_t min_args = 0, max_args = 0;
-  std::string args_description;  // what the positional args are, for errors
-};
-
-const std::map<std::string, bool>& GlobalFlags() {
-  static const std::map<std::string, bool> flags = {{"store", true},
-                                                    {"config", true},
-                                                    {"log-level", true},
-                                                    {"log-file", true},
-                                                    {"helper-bin", true}};
-  return flags;
-}
-
-const std::map<std::string, CommandSpec>& Commands() {
-  static const std::map<std::string, CommandSpec> commands = {
-      {"create",
-       {"create [flags] IMAGE ID",
-        "make an image's root filesystem and print its runtime spec as JSON",
-        "  --disk-limit-size-bytes N      limit the image's disk usage (0: no limit)\n"
-        "  --exclude-image-from-quota     count only what the container writes\n"
-        "  --insecure-registry HOST[:PORT]  allow plain HTTP or an untrusted certificate "
-        "(repeatable)\n"
-        "  --skip-layer-validation        do not check oci:/// layer digests\n"
-        "  --with-clean | --without-clean  remove unused layers first (default: no)\n"
-        "  --threshold-bytes N            clean only when the store is over N bytes\n"
-        "  --with-mount | --without-mount  mount the rootfs (default) or return the mount\n"
-        "  --username U, --password P     registry credentials\n",
-        {{"disk-limit-size-bytes", true},
-         {"exclude-image-from-quota", false},
-         {"insecure-registry", true},
-         {"skip-layer-validation", false},
-         {"with-clean", false},
-         {"without-clean", false},
-         {"threshold-bytes", true},
-         {"with-mount", false},
-         {"without-mount", false},
-         {"username", true},
-         {"password", true}},
-        2,
-        2,
-        "IMAGE and ID"}},
-      {"delete",
-       {"delete ID|STORE/images/ID",
-        "unmount and remove an image",
-        "",
-        {},
-        1,
-        1,
-        "one image ID or image path"}},
-      {"stats",
-       {"stats ID|STORE/images/ID",
-        "print an image's disk usage as JSON",
-        "",
-        {},
-        1,
-        1,
-        "one image ID or image path"}},
-      {"list", {"list", "print the path of every image, one a line", "", {}, 0, 0, "nothing"}},
-      {"clean",
-       {"clean [--threshold-bytes N]",
-        "remove layers no image uses",
-        "  --threshold-bytes N            do nothing while the store is under N bytes\n",
-        {{"threshold-bytes", true}},
-        0,
-        0,
-        "nothing"}},
-      {"capacity",
-       {"capacity", "print the store's capacity in bytes as JSON", "", {}, 0, 0, "nothing"}},
-      {"init-store",
-       {"init-store [--uid-mapping NS:HOST:SIZE]... [--gid-mapping NS:HOST:SIZE]... "
-        "[--store-size-bytes N]",
-        "make the store (root only)",
-        "  --uid-mapping NS:HOST:SIZE     a user id range of the store's owner (repeatable)\n"
-        "  --gid-mapping NS:HOST:SIZE     a group id range of the store's owner (repeatable)\n"
-        "  --store-size-bytes N           back the store with an XFS file of N bytes\n",
-        {{"uid-mapping", true}, {"gid-mapping", true}, {"store-size-bytes", true}},
-        0,
-        0,
-        "nothing"}},
-      {"delete-store",
-       {"delete-store", "unmount every image and remove the store", "", {}, 0, 0, "nothing"}},
-      {"check",
-       {"check [--repair]",
-        "verify the store: layers, images, leftovers, mounts; --repair mends what it can",
-        "  --repair                       sweep leftovers, drop broken layers, remount images\n",
-        {{"repair", false}},
-        0,
-        0,
-        "nothing"}},
-  };
-  return commands;
-}
-
-std::string GlobalUsage() {
-  std::string text =
-      "usage: grootfs [global flags] COMMAND [flags] [args]\n"
-      "\n"
-      "global flags (before the command):\n"
-      "  --store PATH                   the store (default " +
-      std::string(kDefaultStorePath) +
-      ")\n"
-      "  --config FILE                  a YAML config file; flags win over it\n"
-      "  --log-level debug|info|error|fatal  (default fatal; info with a log file)\n"
-      "  --log-file FILE                log here instead of stderr\n"
-      "  --helper-bin PATH              the privileged helper\n"
-      "  --version, -v                  print the version and exit\n"
-      "\n"
-      "commands:\n";
-  for (const auto& [name, spec] : Commands()) {
-    std::string line = "  " + name;
-    line.resize(std::max<std::size_t>(line.size() + 1, 16), ' ');
-    text += line + spec.description + "\n";
-  }
-  text += "\nrun 'grootfs COMMAND --help' for a command's flags";
-  return text;
-}
-
-std::string CommandUsage(const std::string& name) {
-  const CommandSpec& spec = Commands().at(name);
-  std::string text = "usage: grootfs [global flags] " + spec.synopsis + "\n\n" + spec.description;
-  if (!spec.flag_help.empty()) text += "\n\nflags:\n" + spec.flag_help;
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  return text;
-}
-
-std::string UsageHint(const std::string& command) {
-  if (command.empty()) return " (usage: grootfs [global flags] COMMAND [flags] [args]; see --help)";
-  return " (usage: grootfs [global flags] " + Commands().at(command).synopsis + ")";
-}
+using cli::Commands;
+using cli::FindFlag;
+using cli::GlobalFlags;
+using cli::UsageHint;
 
 // Go's strconv.ParseBool, as urfave/cli's --flag=VALUE takes it.
 std::optional<bool> ParseBool(std::string_view text) {
@@ -166,6 +37,7 @@ std::optional<std::uint32_t> ParseU32(std::string_view text) {
 
 // One flag as it appeared: its name without dashes, and the value if it had one.
 struct FlagOccurrence {
+  std::string given;  // as typed, without its value: "--name" or "-name"
   std::string name;
   std::string value;
   bool has_value = false;
@@ -185,7 +57,7 @@ class Parser {
         help_ = true;
         if (pos_ < args_.size() && Commands().count(args_[pos_])) help_command_ = args_[pos_];
       } else if (!Commands().count(command_)) {
-        Fail("unknown command '" + command_ + "'" + UsageHint(""));
+        Fail(cli::UnknownCommandMessage(command_));
         ScanForHelp();
       } else {
         ParseCommand();
@@ -202,7 +74,7 @@ class Parser {
     }
     if (help_) {
       inv.command = "help";
-      inv.usage = help_command_.empty() ? GlobalUsage() : CommandUsage(help_command_);
+      inv.usage = help_command_.empty() ? cli::GlobalUsage() : cli::CommandUsage(help_command_);
       return inv;
     }
     if (error_) throw Error(*error_);
@@ -224,6 +96,7 @@ class Parser {
     FlagOccurrence flag;
     const auto eq = body.find('=');
     flag.name = std::string(body.substr(0, eq));
+    flag.given = arg.substr(0, arg.size() - body.size()) + flag.name;
     if (eq != std::string_view::npos) {
       flag.value = std::string(body.substr(eq + 1));
       flag.has_value = true;
@@ -271,9 +144,8 @@ class Parser {
         version_ = version_ || TakeBool(*flag, "");
         continue;
       }
-      const auto spec = GlobalFlags().find(flag->name);
-      if (spec == GlobalFlags().end()) {
-        Fail("unknown global flag " + arg + UsageHint(""));
+      if (!FindFlag(GlobalFlags(), flag->name)) {
+        Fail(cli::UnknownGlobalFlagMessage(flag->given, flag->name));
         continue;
       }
       const auto value = TakeValue(*flag, "");
@@ -291,7 +163,7 @@ class Parser {
   }
 
   void ParseCommand() {
-    const CommandSpec& spec = Commands().at(command_);
+    const cli::CommandSpec& spec = Commands().at(command_);
     bool flags_done = false;
     while (pos_ < args_.size()) {
       const std::string& arg = args_[pos_++];
@@ -311,16 +183,16 @@ class Parser {
         }
         continue;
       }
-      const auto known = spec.flags.find(flag->name);
-      if (known == spec.flags.end()) {
-        if (GlobalFlags().count(flag->name))
+      const cli::FlagSpec* known = FindFlag(spec.flags, flag->name);
+      if (!known) {
+        if (FindFlag(GlobalFlags(), flag->name))
           Fail("global flag --" + flag->name + " must come before the command" +
                UsageHint(command_));
         else
-          Fail("unknown flag " + arg + " for " + command_ + UsageHint(command_));
+          Fail(cli::UnknownCommandFlagMessage(command_, flag->given, flag->name));
         continue;
       }
-      if (known->second) {
+      if (known->TakesValue()) {
         const auto value = TakeValue(*flag, command_);
         if (value) values_[flag->name].push_back(*value);
       } else {
@@ -330,7 +202,7 @@ class Parser {
   }
 
   void CheckArgCount() {
-    const CommandSpec& spec = Commands().at(command_);
+    const cli::CommandSpec& spec = Commands().at(command_);
     const std::size_t n = positional_.size();
     if (n >= spec.min_args && n <= spec.max_args) return;
     throw Error(command_ + " takes " + spec.args_description + ", got " + std::to_string(n) +

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "frontend/util/error.h"
+#include "frontend/util/nearest.h"
 
 namespace grootfs::frontend {
 namespace {
@@ -48,39 +49,6 @@ std::string KeyName(const YAML::Node& key) {
   YAML::Emitter out;
   out << YAML::Flow << key;
   return out.c_str();
-}
-
-// Levenshtein distance, for naming the known key nearest to a mistyped one.
-std::size_t EditDistance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
-// The known key nearest to `name`: one that contains it or that it contains (a shortened or
-// lengthened key) first, else the fewest edits; ties go to the first in order.
-template <typename Map>
-std::string NearestKey(const std::string& name, const Map& known) {
-  std::string best;
-  std::size_t best_score = ~std::size_t{0};
-  for (const auto& [key, handler] : known) {
-    const bool contains =
-        key.find(name) != std::string::npos || name.find(key) != std::string::npos;
-    const std::size_t score =
-        contains ? (key.size() > name.size() ? key.size() - name.size() : name.size() - key.size())
-                 : 1000 + EditDistance(name, key);
-    if (score < best_score) best = key, best_score = score;
-  }
-  return best;
 }
 
 class Reader {
@@ -135,7 +103,9 @@ class Reader {
       const std::string key = prefix.empty() ? name : prefix + "." + name;
       const auto handler = handlers.find(name);
       if (handler == handlers.end()) {
-        const std::string nearest = NearestKey(name, handlers);
+        std::vector<std::string> known;
+        for (const auto& known_entry : handlers) known.push_back(known_entry.first);
+        const std::string nearest = NearestName(name, known);
         warnings.push_back(OneLine(
             "unknown config key " + key + " in " + path_ +
             " (nearest known key: " + (prefix.empty() ? nearest : prefix + "." + nearest) + ")"));

@@ -69,6 +69,20 @@ TEST_F(LogsTest, DebugLevelWritesOnlyLagerJsonLines) {
   EXPECT_TRUE(ParseJson(r.out).is_object());
 }
 
+TEST_F(LogsTest, TheFirstDebugLineNamesTheVersion) {
+  auto version = Grootfs(store_, "--version");
+  ASSERT_TRUE(version.ok()) << version.Describe();
+  ASSERT_TRUE(StartsWith(version.out, "grootfs version ")) << version.out;
+  const std::string number = version.out.substr(16, version.out.find('\n') - 16);
+  auto r = Grootfs(store_, "--log-level", "debug", "list");
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  auto lines = ExpectLagerLines(r.err);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0].value("level", ""), "debug") << r.err;
+  EXPECT_EQ(lines[0].value("message", ""), "grootfs.list.grootfs") << r.err;
+  EXPECT_EQ(lines[0]["data"].value("version", ""), number) << r.err;
+}
+
 TEST_F(LogsTest, AFailureIsLoggedAtErrorLevel) {
   auto r = Grootfs(store_, "--log-level", "debug", "create",
                    OciUri((tmp_.path() / "missing").string()), "broken");

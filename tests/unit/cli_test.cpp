@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "frontend/cli_spec.h"
 #include "frontend/util/error.h"
 
 namespace grootfs::frontend {
@@ -425,3 +426,94 @@ TEST(CliVersion, VersionPrintsTheVersionAndNothingElse) {
   const char* off[] = {"grootfs", "--version=false"};
   EXPECT_NE(grootfs::frontend::ParseCommandLine(2, off).usage.find("usage:"), std::string::npos);
 }
+
+namespace grootfs::frontend {
+namespace {
+
+std::string Refusal(std::vector<std::string> args) {
+  args.insert(args.begin(), "grootfs");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  try {
+    ParseCommandLine(static_cast<int>(argv.size()), argv.data());
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string Usage(std::vector<std::string> args) {
+  args.insert(args.begin(), "grootfs");
+  std::vector<const char*> argv;
+  for (const auto& a : args) argv.push_back(a.c_str());
+  return ParseCommandLine(static_cast<int>(argv.size()), argv.data()).usage;
+}
+
+TEST(CliHelp, EveryCommandsHelpListsEachFlagWithItsDefaultAndConfigKey) {
+  auto check = [](const std::string& usage, const cli::FlagSpec& flag) {
+    const std::string line =
+        "\n  --" + flag.name + (flag.TakesValue() ? " " + flag.value : "") + "\n        ";
+    EXPECT_NE(usage.find(line + flag.help + "\n"), std::string::npos) << flag.name << usage;
+    if (!flag.default_text.empty())
+      EXPECT_NE(usage.find("default: " + flag.default_text), std::string::npos) << flag.name;
+    if (!flag.config_key.empty())
+      EXPECT_NE(usage.find("config: " + flag.config_key), std::string::npos) << flag.name;
+    // Every flag that takes a value says what happens without it.
+    if (flag.TakesValue()) EXPECT_FALSE(flag.default_text.empty()) << flag.name;
+  };
+  for (const auto& [name, spec] : cli::Commands()) {
+    const std::string usage = Usage({name, "--help"});
+    EXPECT_EQ(usage, Usage({"help", name}));
+    for (const auto& flag : spec.flags) check(usage, flag);
+  }
+  for (const auto& flag : cli::GlobalFlags()) check(Usage({"--help"}), flag);
+  EXPECT_NE(Usage({"--help"})
+                .find("  --store PATH\n        the store\n        (default: "
+                      "/var/lib/grootfs/store; config: store)\n"),
+            std::string::npos);
+  EXPECT_NE(
+      Usage({"create", "--help"})
+          .find("  --disk-limit-size-bytes N\n        limit the image's disk usage to N "
+                "bytes\n        (default: 0, no limit; config: create.disk_limit_size_bytes)"),
+      std::string::npos);
+  EXPECT_NE(Usage({"init-store", "--help"}).find("(repeatable; default: none"), std::string::npos);
+}
+
+TEST(CliHelp, UnknownFlagsAndCommandsNameTheNearestRealOne) {
+  EXPECT_EQ(Refusal({"create", "--disk-limit", "1", "i", "d"}),
+            "unknown flag --disk-limit for create, did you mean --disk-limit-size-bytes? "
+            "(usage: grootfs [global flags] create [flags] IMAGE ID)");
+  EXPECT_NE(Refusal({"create", "-skip-layer-validaton", "i", "d"})
+                .find("unknown flag -skip-layer-validaton for create, did you mean "
+                      "--skip-layer-validation?"),
+            std::string::npos);
+  EXPECT_NE(Refusal({"init-store", "--uid-maping", "0:0:1"}).find("did you mean --uid-mapping?"),
+            std::string::npos);
+  EXPECT_NE(Refusal({"check", "--repiar"})
+                .find("unknown flag --repiar for check, did you mean "
+                      "--repair?"),
+            std::string::npos);
+  EXPECT_NE(
+      Refusal({"--stroe", "/s", "list"}).find("unknown global flag --stroe, did you mean --store?"),
+      std::string::npos);
+  EXPECT_NE(Refusal({"--log-levle=debug", "list"})
+                .find("unknown global flag --log-levle, did you mean --log-level?"),
+            std::string::npos);
+  EXPECT_NE(Refusal({"creat", "i", "d"}).find("unknown command 'creat', did you mean create?"),
+            std::string::npos);
+  EXPECT_NE(Refusal({"delete-stor"}).find("did you mean delete-store?"), std::string::npos);
+  // A command's flag before the command: where it goes.
+  EXPECT_NE(Refusal({"--disk-limit-size-bytes", "1", "create", "i", "d"})
+                .find("unknown global flag --disk-limit-size-bytes: --disk-limit-size-bytes is a "
+                      "flag of create and goes after it"),
+            std::string::npos);
+  // The value of a mistyped flag is never echoed (it may be a password).
+  const std::string refusal = Refusal({"create", "--pasword=s3cret", "i", "d"});
+  EXPECT_NE(refusal.find("unknown flag --pasword for create, did you mean --password?"),
+            std::string::npos);
+  EXPECT_EQ(refusal.find("s3cret"), std::string::npos);
+  EXPECT_EQ(Refusal({"--pasword=s3cret", "list"}).find("s3cret"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace grootfs::frontend
