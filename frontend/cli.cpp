@@ -43,7 +43,8 @@ const std::map<std::string, CommandSpec>& Commands() {
         "  --with-clean | --without-clean  remove unused layers first (default: no)\n"
         "  --threshold-bytes N            clean only when the store is over N bytes\n"
         "  --with-mount | --without-mount  mount the rootfs (default) or return the mount\n"
-        "  --username U, --password P     registry credentials\n",
+        "  --username U, --password P     registry credentials\n"
+        "  --password-stdin               read the password from stdin (one line)\n",
         {{"disk-limit-size-bytes", true},
          {"exclude-image-from-quota", false},
          {"insecure-registry", true},
@@ -54,7 +55,8 @@ const std::map<std::string, CommandSpec>& Commands() {
          {"with-mount", false},
          {"without-mount", false},
          {"username", true},
-         {"password", true}},
+         {"password", true},
+         {"password-stdin", false}},
         2,
         2,
         "IMAGE and ID"}},
@@ -418,6 +420,8 @@ class Parser {
       inv.helper_bin = *config.helper_bin;
     inv.newuidmap_bin = config.newuidmap_bin.value_or("");
     inv.newgidmap_bin = config.newgidmap_bin.value_or("");
+    inv.metron_endpoint = config.metron_endpoint.value_or("");
+    inv.prometheus_textfile = config.metrics.prometheus_textfile.value_or("");
 
     // create
     const auto& c = config.create;
@@ -444,6 +448,11 @@ class Parser {
     inv.registry_mirrors = c.registry_mirrors.value_or(std::vector<std::string>{});
     if (const std::string* user = Last("username")) inv.username = *user;
     if (const std::string* password = Last("password")) inv.password = *password;
+    inv.password_stdin = Bool("password-stdin");
+    if (inv.password_stdin && Last("password"))
+      throw Error("--password and --password-stdin cannot be used together" + UsageHint(command_));
+    if (inv.password_stdin && inv.username.empty())
+      throw Error("--password-stdin needs --username" + UsageHint(command_));
     inv.remote_layer_client_certificates_path =
         c.remote_layer_client_certificates_path.value_or("");
     inv.clean_log_file = c.clean_log_file.value_or("");
