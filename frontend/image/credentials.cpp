@@ -287,10 +287,7 @@ void ResolveRegistryCredentials(Invocation& inv) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     inv.password = line;
   }
-  if (!inv.username.empty()) {
-    inv.credentials_source = "--username and --password";
-    return;
-  }
+  if (!inv.username.empty()) return;  // the flags win
   ImageRef ref;
   try {
     ref = ParseImageRef(inv.args[0]);

@@ -45,7 +45,8 @@ std::string Describe(const Row& r, Clock::time_point now) {
   switch (r.phase) {
     case Phase::kDownloading: {
       if (total > 0 && r.bytes >= static_cast<std::uint64_t>(total)) return text + "verifying";
-      text += "downloading " + Size(static_cast<double>(r.bytes));
+      text += (r.layer->blob_path.empty() ? "downloading " : "reading ") +
+              Size(static_cast<double>(r.bytes));
       if (total > 0) text += " / " + Size(static_cast<double>(total));
       const double s = Seconds(now - r.started);
       if (s > 0.05) text += "  " + Size(static_cast<double>(r.bytes) / s) + "/s";
