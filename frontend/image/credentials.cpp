@@ -57,9 +57,13 @@ std::optional<std::string> Base64Decode(const std::string& in) {
   return out;
 }
 
-// "https://Host:5000/v1/" -> "host:5000/v1"; the key a file entry stands for.
+// What a file's key stands for: a URL ("https://Host:5000/v1/", docker's form) for its host
+// alone, "host/namespace" as it is; hosts in lower case.
 std::string NormalizeKey(std::string key) {
-  if (const auto p = key.find("://"); p != std::string::npos) key.erase(0, p + 3);
+  if (const auto p = key.find("://"); p != std::string::npos) {
+    key.erase(0, p + 3);
+    key = key.substr(0, key.find('/'));
+  }
   while (!key.empty() && key.back() == '/') key.pop_back();
   const auto slash = key.find('/');
   for (std::size_t i = 0; i < key.size() && i < slash; ++i)
@@ -80,7 +84,6 @@ std::vector<std::string> Candidates(const std::string& registry, const std::stri
     for (const auto& h : hosts) out.push_back(h + "/" + path);
     if (path.find('/') == std::string::npos) break;
   }
-  if (IsDockerHub(registry)) out.push_back("index.docker.io/v1");
   for (const auto& h : hosts) out.push_back(h);
   return out;
 }

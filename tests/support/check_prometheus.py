@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Parses a Prometheus text-format file with prometheus_client's own parser (so a file the
 parser refuses fails the test) and prints its samples as JSON:
 {"families": {NAME: TYPE}, "samples": [[NAME, {LABELS}, VALUE], ...]}.

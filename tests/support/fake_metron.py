@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """A fake loggregator agent (metron) for the tests: receives dropsonde envelopes over UDP on
 127.0.0.1, decodes them with the project's own .proto files (compiled here with protoc) and
 appends each as one JSON line to OUT. Writes its port to PORT_FILE once it listens.
