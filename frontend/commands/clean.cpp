@@ -8,8 +8,8 @@
 
 #include "frontend/commands/commands.h"
 #include "frontend/lifetime.h"
-#include "frontend/metrics/metrics.h"
 #include "frontend/log.h"
+#include "frontend/metrics/metrics.h"
 #include "frontend/store/image_record.h"
 #include "frontend/store/layer_cache.h"
 #include "frontend/store/quota.h"

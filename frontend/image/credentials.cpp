@@ -40,13 +40,20 @@ std::optional<std::string> Base64Decode(const std::string& in) {
   int bits = 0;
   for (char c : in) {
     int d;
-    if (c >= 'A' && c <= 'Z') d = c - 'A';
-    else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') d = c - '0' + 52;
-    else if (c == '+' || c == '-') d = 62;
-    else if (c == '/' || c == '_') d = 63;
-    else if (c == '=' || c == '\n' || c == '\r') continue;
-    else return std::nullopt;
+    if (c >= 'A' && c <= 'Z')
+      d = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      d = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      d = c - '0' + 52;
+    else if (c == '+' || c == '-')
+      d = 62;
+    else if (c == '/' || c == '_')
+      d = 63;
+    else if (c == '=' || c == '\n' || c == '\r')
+      continue;
+    else
+      return std::nullopt;
     value = (value << 6) | static_cast<unsigned>(d);
     bits += 6;
     if (bits >= 8) {
@@ -149,8 +156,8 @@ std::optional<Credentials> LookInFile(const std::string& path, const std::string
   }
   if (j.contains("credsStore") && j["credsStore"].is_string() &&
       !j["credsStore"].get<std::string>().empty()) {
-    if (auto c = RunCredentialHelper(j["credsStore"].get<std::string>(), server,
-                                     places.helper_timeout))
+    if (auto c =
+            RunCredentialHelper(j["credsStore"].get<std::string>(), server, places.helper_timeout))
       return c;
   }
   if (j.contains("auths")) {
@@ -267,15 +274,18 @@ std::optional<Credentials> LookupCredentials(const std::string& registry,
                                              const std::string& repository,
                                              const CredentialPlaces& places) {
   std::vector<std::string> files;
-  if (!places.registry_auth_file.empty()) files.push_back(places.registry_auth_file);
+  if (!places.registry_auth_file.empty())
+    files.push_back(places.registry_auth_file);
   else if (!places.xdg_runtime_dir.empty())
     files.push_back(places.xdg_runtime_dir + "/containers/auth.json");
   if (!places.xdg_config_home.empty())
     files.push_back(places.xdg_config_home + "/containers/auth.json");
   else if (!places.home.empty())
     files.push_back(places.home + "/.config/containers/auth.json");
-  if (!places.docker_config.empty()) files.push_back(places.docker_config + "/config.json");
-  else if (!places.home.empty()) files.push_back(places.home + "/.docker/config.json");
+  if (!places.docker_config.empty())
+    files.push_back(places.docker_config + "/config.json");
+  else if (!places.home.empty())
+    files.push_back(places.home + "/.docker/config.json");
   for (const auto& file : files)
     if (auto c = LookInFile(file, registry, repository, places)) return c;
   return std::nullopt;
@@ -298,7 +308,8 @@ void ResolveRegistryCredentials(Invocation& inv) {
     return;  // create says what is wrong with it
   }
   if (ref.kind != RefKind::kDocker) return;
-  if (auto c = LookupCredentials(ref.registry, ref.repository, CredentialPlaces::FromEnvironment())) {
+  if (auto c =
+          LookupCredentials(ref.registry, ref.repository, CredentialPlaces::FromEnvironment())) {
     inv.username = c->username;
     inv.password = c->password;
     inv.credentials_source = c->source;

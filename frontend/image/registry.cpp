@@ -358,8 +358,9 @@ class Puller : public std::enable_shared_from_this<Puller> {
   }
 
   std::string CredentialsSource() const {
-    return options_.credentials_source.empty() ? "--username and --password"
-                                               : "the credentials from " + options_.credentials_source;
+    return options_.credentials_source.empty()
+               ? "--username and --password"
+               : "the credentials from " + options_.credentials_source;
   }
 
   void MarkDown(Endpoint* ep) {

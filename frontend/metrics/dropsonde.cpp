@@ -31,8 +31,8 @@ std::string ValueMetricEnvelope(const std::string& origin, const std::string& na
   return e.SerializeAsString();
 }
 
-std::string CounterEnvelope(const std::string& origin, const std::string& name,
-                            std::uint64_t delta, std::int64_t timestamp_ns) {
+std::string CounterEnvelope(const std::string& origin, const std::string& name, std::uint64_t delta,
+                            std::int64_t timestamp_ns) {
   events::Envelope e = Base(origin, events::Envelope::CounterEvent, timestamp_ns);
   auto* c = e.mutable_counterevent();
   c->set_name(name);
@@ -71,8 +71,10 @@ UdpSender::UdpSender(const std::string& endpoint) {
   for (addrinfo* a = found; a != nullptr && !fd_; a = a->ai_next) {
     ipc::UniqueFd fd(socket(a->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     // connect() on UDP only fixes the peer: no packet, no wait.
-    if (fd && connect(fd.get(), a->ai_addr, a->ai_addrlen) == 0) fd_ = std::move(fd);
-    else reason_ = "metron_endpoint " + endpoint + ": " + std::strerror(errno);
+    if (fd && connect(fd.get(), a->ai_addr, a->ai_addrlen) == 0)
+      fd_ = std::move(fd);
+    else
+      reason_ = "metron_endpoint " + endpoint + ": " + std::strerror(errno);
   }
   freeaddrinfo(found);
 }

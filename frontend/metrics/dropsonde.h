@@ -11,8 +11,8 @@ namespace grootfs::frontend::metrics {
 // The encoded envelopes (exposed for tests).
 std::string ValueMetricEnvelope(const std::string& origin, const std::string& name, double value,
                                 const std::string& unit, std::int64_t timestamp_ns);
-std::string CounterEnvelope(const std::string& origin, const std::string& name,
-                            std::uint64_t delta, std::int64_t timestamp_ns);
+std::string CounterEnvelope(const std::string& origin, const std::string& name, std::uint64_t delta,
+                            std::int64_t timestamp_ns);
 std::string ErrorEnvelope(const std::string& origin, const std::string& source,
                           const std::string& message, std::int64_t timestamp_ns);
 

@@ -62,8 +62,10 @@ void Value(const std::string& name, double value, const std::string& unit) {
   std::lock_guard lock(s.mu);
   if (!s.enabled) return;
   s.udp.Send(ValueMetricEnvelope(kOrigin, name, value, unit, NowNs()));
-  if (unit == "nanos") s.run.durations_ns.emplace_back(name, value);
-  else if (unit == "bytes") s.run.bytes[name] = value;
+  if (unit == "nanos")
+    s.run.durations_ns.emplace_back(name, value);
+  else if (unit == "bytes")
+    s.run.bytes[name] = value;
 }
 
 void Duration(const std::string& name, std::chrono::nanoseconds d) {
@@ -91,17 +93,19 @@ void Finish(bool success, const std::string& error, std::chrono::nanoseconds too
   std::lock_guard lock(s.mu);
   const std::string prefix = "grootfs-" + command;
   s.udp.Send(CounterEnvelope(kOrigin, prefix + ".run", 1, NowNs()));
-  s.udp.Send(CounterEnvelope(kOrigin, prefix + (success ? ".run.success" : ".run.fail"), 1, NowNs()));
+  s.udp.Send(
+      CounterEnvelope(kOrigin, prefix + (success ? ".run.success" : ".run.fail"), 1, NowNs()));
   if (!success)
-    s.udp.Send(ErrorEnvelope("grootfs-error." + command, "grootfs-error." + command, error, NowNs()));
+    s.udp.Send(
+        ErrorEnvelope("grootfs-error." + command, "grootfs-error." + command, error, NowNs()));
   if (s.textfile.empty()) return;
   s.run.success = success;
   // The file is the operator's (the textfile collector's directory is usually root's): written
   // with the invoking user's identity again, not the store owner's the command took.
   const uid_t euid = geteuid();
   const gid_t egid = getegid();
-  const bool switched = euid != getuid() && setresgid(-1, getgid(), -1) == 0 &&
-                        setresuid(-1, getuid(), -1) == 0;
+  const bool switched =
+      euid != getuid() && setresgid(-1, getgid(), -1) == 0 && setresuid(-1, getuid(), -1) == 0;
   try {
     UpdateTextfile(s.textfile, s.run);
   } catch (const std::exception& e) {

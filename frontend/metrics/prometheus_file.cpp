@@ -32,7 +32,8 @@ std::string Escape(const std::string& v) {
 }
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 std::string BaseName(const std::string& series) { return series.substr(0, series.find('{')); }
@@ -64,7 +65,8 @@ std::string ReadAll(int fd) {
   std::string text;
   char buffer[65536];
   ssize_t n;
-  while ((n = read(fd, buffer, sizeof buffer)) > 0) text.append(buffer, static_cast<std::size_t>(n));
+  while ((n = read(fd, buffer, sizeof buffer)) > 0)
+    text.append(buffer, static_cast<std::size_t>(n));
   return text;
 }
 
@@ -148,9 +150,9 @@ void UpdateTextfile(const std::string& path, const RunFigures& run,
   const std::string tmp = path + ".tmp-" + std::to_string(getpid());
   ipc::UniqueFd out(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
   if (!out) throw Error("cannot write " + tmp + ": " + std::strerror(errno));
-  const bool written = write(out.get(), text.data(), text.size()) ==
-                           static_cast<ssize_t>(text.size()) &&
-                       fsync(out.get()) == 0;
+  const bool written =
+      write(out.get(), text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+      fsync(out.get()) == 0;
   out.Reset();
   if (!written || rename(tmp.c_str(), path.c_str()) != 0) {
     const int e = errno;

@@ -1,8 +1,5 @@
 #include "frontend/store/store.h"
 
-#include "frontend/store/quota.h"
-#include "frontend/metrics/metrics.h"
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -20,6 +17,8 @@
 
 #include "frontend/lifetime.h"
 #include "frontend/log.h"
+#include "frontend/metrics/metrics.h"
+#include "frontend/store/quota.h"
 #include "frontend/util/error.h"
 #include "frontend/util/open_at.h"
 

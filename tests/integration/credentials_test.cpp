@@ -39,14 +39,12 @@ class CredentialsTest : public GrootfsTest {
   // create with a clean environment: HOME=home_, PATH with bin_ first, `env` added.
   RunResult Create(const std::string& id, const std::vector<std::string>& env = {},
                    const std::vector<std::string>& flags = {}, const std::string& store = "") {
-    std::vector<std::string> argv{"env",
-                                  "-i",
-                                  "HOME=" + home_.string(),
+    std::vector<std::string> argv{"env", "-i", "HOME=" + home_.string(),
                                   "PATH=" + bin_.string() + ":/usr/sbin:/usr/bin:/sbin:/bin"};
     argv.insert(argv.end(), env.begin(), env.end());
-    argv.insert(argv.end(), {GrootfsBin(), "--store", store.empty() ? store_ : store,
-                             "--log-level", "debug", "--log-file", (tmp_ / "log").string(),
-                             "create", "--insecure-registry", reg_.host()});
+    argv.insert(argv.end(), {GrootfsBin(), "--store", store.empty() ? store_ : store, "--log-level",
+                             "debug", "--log-file", (tmp_ / "log").string(), "create",
+                             "--insecure-registry", reg_.host()});
     argv.insert(argv.end(), flags.begin(), flags.end());
     argv.insert(argv.end(), {image_, id});
     return RunCmd(argv, 180s);
@@ -91,15 +89,17 @@ TEST_F(CredentialsTest, EachAuthFileKindIsFoundByRegistryHost) {
 
   // $REGISTRY_AUTH_FILE: base64 auth under the bare host.
   WriteFile(tmp_ / "registry-auth.json", AuthJson(reg_.host(), kUser, kPassword));
-  ExpectCreated(Create("env-file", {"REGISTRY_AUTH_FILE=" + (tmp_ / "registry-auth.json").string()}),
-                "env-file");
+  ExpectCreated(
+      Create("env-file", {"REGISTRY_AUTH_FILE=" + (tmp_ / "registry-auth.json").string()}),
+      "env-file");
 
   // ${XDG_RUNTIME_DIR}/containers/auth.json: username and password fields, a URL key.
   fs::create_directories(tmp_ / "run" / "containers");
-  WriteFile(tmp_ / "run" / "containers" / "auth.json",
-            Json{{"auths",
-                  {{"https://" + reg_.host() + "/v1/", {{"username", kUser}, {"password", kPassword}}}}}}
-                .dump());
+  WriteFile(
+      tmp_ / "run" / "containers" / "auth.json",
+      Json{{"auths",
+            {{"https://" + reg_.host() + "/v1/", {{"username", kUser}, {"password", kPassword}}}}}}
+          .dump());
   ExpectCreated(Create("xdg-runtime", {"XDG_RUNTIME_DIR=" + (tmp_ / "run").string()}),
                 "xdg-runtime");
 
@@ -132,13 +132,13 @@ TEST_F(CredentialsTest, TheFirstFileThatKnowsTheRegistryWinsAndFlagsWinOverFiles
 }
 
 TEST_F(CredentialsTest, PasswordStdinReadsOneLine) {
-  const std::string cmd = "printf '%s\\nignored\\n' " + std::string(kPassword) + " | env -i HOME=" +
-                          home_.string() + " " + GrootfsBin() + " --store " + store_ +
-                          " create --insecure-registry " + reg_.host() + " --username " + kUser +
-                          " --password-stdin " + image_ + " stdin";
+  const std::string cmd = "printf '%s\\nignored\\n' " + std::string(kPassword) +
+                          " | env -i HOME=" + home_.string() + " " + GrootfsBin() + " --store " +
+                          store_ + " create --insecure-registry " + reg_.host() + " --username " +
+                          kUser + " --password-stdin " + image_ + " stdin";
   ExpectCreated(RunCmd({"sh", "-c", cmd}, 180s), "stdin");
-  auto both = RunCmd({GrootfsBin(), "--store", store_, "create", "--username", kUser,
-                      "--password", "x", "--password-stdin", image_, "both"});
+  auto both = RunCmd({GrootfsBin(), "--store", store_, "create", "--username", kUser, "--password",
+                      "x", "--password-stdin", image_, "both"});
   EXPECT_NE(both.status, 0);
   EXPECT_NE(both.out.find("--password and --password-stdin"), std::string::npos) << both.out;
   auto alone = RunCmd({GrootfsBin(), "--store", store_, "create", "--password-stdin", image_, "x"});
@@ -160,23 +160,23 @@ TEST_F(CredentialsTest, CredHelpersAndCredsStoreRunAsDockerRunsThem) {
   ExpectCreated(Create("cred-helpers"), "cred-helpers");
   EXPECT_EQ(ReadFile(asked), "get " + reg_.host() + "\n");
 
-  WriteFile(config, Json{{"credsStore", "testhelper"}, {"auths", {{reg_.host(), Json::object()}}}}.dump());
+  WriteFile(config,
+            Json{{"credsStore", "testhelper"}, {"auths", {{reg_.host(), Json::object()}}}}.dump());
   ExpectCreated(Create("creds-store"), "creds-store");
 
   WriteHelper("failing", "echo 'the keyring is locked' >&2\necho 'keyring locked'\nexit 3\n");
   WriteFile(config, Json{{"credHelpers", {{reg_.host(), "failing"}}}}.dump());
-  ExpectRefused(Create("failing"),
-                "the credential helper docker-credential-failing failed for " + reg_.host() +
-                    " (exit status 3: keyring locked)");
+  ExpectRefused(Create("failing"), "the credential helper docker-credential-failing failed for " +
+                                       reg_.host() + " (exit status 3: keyring locked)");
   WriteFile(config, Json{{"credsStore", "not-installed"}}.dump());
   ExpectRefused(Create("missing"), "docker-credential-not-installed is not installed");
 }
 
 TEST_F(CredentialsTest, RootReadsARootOnlyFileBeforeActingAsTheStoreOwner) {
   const std::string store = (tmp_ / "mapped-store").string();
-  auto init = GrootfsV(store, {"init-store", "--uid-mapping", "0:4294967294:1", "--uid-mapping",
-                               "1:1:4294967293", "--gid-mapping", "0:4294967294:1",
-                               "--gid-mapping", "1:1:4294967293"});
+  auto init = GrootfsV(
+      store, {"init-store", "--uid-mapping", "0:4294967294:1", "--uid-mapping", "1:1:4294967293",
+              "--gid-mapping", "0:4294967294:1", "--gid-mapping", "1:1:4294967293"});
   ASSERT_TRUE(init.ok()) << init.Describe();
   const fs::path dir = tmp_ / "root-only";
   fs::create_directories(dir);

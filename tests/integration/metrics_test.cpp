@@ -21,12 +21,14 @@ class FakeMetron {
  public:
   explicit FakeMetron(const fs::path& dir) : out_(dir / "envelopes.jsonl") {
     const fs::path port_file = dir / "metron.port";
-    pid_ = Spawn({kPython, SupportScript("fake_metron.py"),
-                  GROOTFS_SOURCE_DIR "/frontend/metrics", port_file.string(), out_.string()},
+    pid_ = Spawn({kPython, SupportScript("fake_metron.py"), GROOTFS_SOURCE_DIR "/frontend/metrics",
+                  port_file.string(), out_.string()},
                  (dir / "metron.log").string());
     for (int i = 0; i < 200 && !Exists(port_file); ++i) std::this_thread::sleep_for(50ms);
-    if (Exists(port_file)) port_ = std::stoi(ReadFile(port_file));
-    else ADD_FAILURE() << "the fake metron did not start: " << ReadFile(dir / "metron.log");
+    if (Exists(port_file))
+      port_ = std::stoi(ReadFile(port_file));
+    else
+      ADD_FAILURE() << "the fake metron did not start: " << ReadFile(dir / "metron.log");
   }
   ~FakeMetron() { StopPid(pid_); }
 
@@ -77,7 +79,8 @@ class MetricsTest : public GrootfsTest {
   void SetUp() override {
     GrootfsTest::SetUp();
     if (IsSkipped()) return;
-    if (!HavePythonModules()) GTEST_SKIP() << "python3-protobuf, python3-prometheus-client or protoc missing";
+    if (!HavePythonModules())
+      GTEST_SKIP() << "python3-protobuf, python3-prometheus-client or protoc missing";
     InitStore();
   }
 
@@ -193,12 +196,14 @@ TEST_F(MetricsTest, CreateDeleteCleanAndAFailureSendEnvelopesAndFillTheTextfile)
   EXPECT_EQ(Sample(prom, "grootfs_run_successes_total", {{"command", "clean"}}), 1);
   EXPECT_EQ(Sample(prom, "grootfs_image_creation_time_seconds_count"), 1);
   const double seconds = Sample(prom, "grootfs_image_creation_time_seconds_sum");
-  EXPECT_NEAR(seconds, Values(envs, "ImageCreationTime")[0]["valueMetric"]["value"].get<double>() / 1e9,
+  EXPECT_NEAR(seconds,
+              Values(envs, "ImageCreationTime")[0]["valueMetric"]["value"].get<double>() / 1e9,
               1e-6);
   EXPECT_EQ(Sample(prom, "grootfs_download_time_seconds_count"), 1);
   EXPECT_EQ(Sample(prom, "grootfs_store_usage_bytes"), 0);  // the last figure: clean's, empty
   // Nothing but the file (and its lock) in the collector's directory: the temp file is gone.
-  EXPECT_EQ(DirEntries(prom_.parent_path()), (std::set<std::string>{"grootfs.prom", "grootfs.prom.lock"}));
+  EXPECT_EQ(DirEntries(prom_.parent_path()),
+            (std::set<std::string>{"grootfs.prom", "grootfs.prom.lock"}));
 
   // Counters go on from there.
   ASSERT_TRUE(Run({"list"}).ok());

@@ -17,8 +17,8 @@ class ProgressTest : public GrootfsTest {
 
 TEST_F(ProgressTest, ALinePerLayerOnATerminalAndNothingOnAPipe) {
   const std::string layer = "56bec22e3559";  // the one layer of busybox-1.25, by its digest
-  const std::string create = GrootfsBin() + " --store " + store_ + " create " +
-                             OciFixture("busybox-1.25") + " ";
+  const std::string create =
+      GrootfsBin() + " --store " + store_ + " create " + OciFixture("busybox-1.25") + " ";
   auto tty = RunCmd({"script", "-qec", create + "on-tty", "/dev/null"}, 120s);
   ASSERT_TRUE(tty.ok()) << tty.Describe();
   EXPECT_NE(tty.out.find("\x1b["), std::string::npos) << tty.out;  // redrawn in place

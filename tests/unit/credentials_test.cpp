@@ -32,8 +32,8 @@ class CredentialsTest : public ::testing::Test {
 
 // base64("groot:pa:ss") = Z3Jvb3Q6cGE6c3M=
 TEST_F(CredentialsTest, AuthEntryByHostWithOrWithoutSchemeAndPath) {
-  for (const std::string key : {"reg.example:5000", "https://reg.example:5000/v1/",
-                                "http://REG.example:5000"}) {
+  for (const std::string key :
+       {"reg.example:5000", "https://reg.example:5000/v1/", "http://REG.example:5000"}) {
     DockerConfig(R"({"auths":{")" + key + R"(":{"auth":"Z3Jvb3Q6cGE6c3M="}}})");
     const auto c = LookupCredentials("reg.example:5000", "team/app", places_);
     ASSERT_TRUE(c.has_value()) << key;
