@@ -101,8 +101,6 @@ class Display {
     if (phase == Phase::kDone || phase == Phase::kFailed) Forget(layer);
   }
 
-  bool force = false;
-
  private:
   Row* Find(const LayerSpec& layer) {
     for (Row& r : rows_)
@@ -117,7 +115,7 @@ class Display {
   }
 
   void Draw(bool now_anyway) {
-    if (!force && isatty(STDERR_FILENO) != 1) return;
+    if (isatty(STDERR_FILENO) != 1) return;
     const auto now = Clock::now();
     if (!now_anyway && now - last_ < kRedrawEvery) return;
     last_ = now;
@@ -172,7 +170,5 @@ void LayerProgress::Unpacked() {
 void LayerProgress::BlobBytes(const LayerSpec& layer, std::size_t n) {
   Display::Get().Bytes(layer, n);
 }
-
-void LayerProgress::ForceTerminal(bool on) { Display::Get().force = on; }
 
 }  // namespace grootfs::frontend::image

@@ -28,9 +28,6 @@ class LayerProgress {
   // LayerProgress was made with; other layers are ignored).
   static void BlobBytes(const LayerSpec& layer, std::size_t n);
 
-  // For tests: draw even when stderr is not a terminal.
-  static void ForceTerminal(bool on);
-
  private:
   const LayerSpec& layer_;
   std::chrono::steady_clock::time_point started_;
