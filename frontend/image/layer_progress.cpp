@@ -115,7 +115,7 @@ class Display {
   }
 
   void Draw(bool now_anyway) {
-    if (isatty(STDERR_FILENO) != 1) return;
+    if (!tty_) return;
     const auto now = Clock::now();
     if (!now_anyway && now - last_ < kRedrawEvery) return;
     last_ = now;
@@ -139,6 +139,7 @@ class Display {
     }
   }
 
+  const bool tty_ = isatty(STDERR_FILENO) == 1;  // Garden's stderr is a pipe: nothing drawn
   std::mutex mu_;
   std::vector<Row> rows_;
   std::size_t drawn_ = 0;
