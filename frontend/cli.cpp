@@ -13,10 +13,149 @@
 namespace grootfs::frontend {
 namespace {
 
+<<<<<<< HEAD
 using cli::Commands;
 using cli::FindFlag;
 using cli::GlobalFlags;
 using cli::UsageHint;
+=======
+struct CommandSpec {
+  std::string synopsis;               // after "grootfs [global flags] "
+  std::string description;            // one line
+  std::string flag_help;              // one flag a line, for --help
+  std::map<std::string, bool> flags;  // name -> takes a value
+  std::size_t min_args = 0, max_args = 0;
+  std::string args_description;  // what the positional args are, for errors
+};
+
+const std::map<std::string, bool>& GlobalFlags() {
+  static const std::map<std::string, bool> flags = {{"store", true},
+                                                    {"config", true},
+                                                    {"log-level", true},
+                                                    {"log-file", true},
+                                                    {"helper-bin", true}};
+  return flags;
+}
+
+const std::map<std::string, CommandSpec>& Commands() {
+  static const std::map<std::string, CommandSpec> commands = {
+      {"create",
+       {"create [flags] IMAGE ID",
+        "make an image's root filesystem and print its runtime spec as JSON",
+        "  --disk-limit-size-bytes N      limit the image's disk usage (0: no limit)\n"
+        "  --exclude-image-from-quota     count only what the container writes\n"
+        "  --insecure-registry HOST[:PORT]  allow plain HTTP or an untrusted certificate "
+        "(repeatable)\n"
+        "  --skip-layer-validation        do not check oci:/// layer digests\n"
+        "  --with-clean | --without-clean  remove unused layers first (default: no)\n"
+        "  --threshold-bytes N            clean only when the store is over N bytes\n"
+        "  --with-mount | --without-mount  mount the rootfs (default) or return the mount\n"
+        "  --username U, --password P     registry credentials\n"
+        "  --password-stdin               read the password from stdin (one line)\n",
+        {{"disk-limit-size-bytes", true},
+         {"exclude-image-from-quota", false},
+         {"insecure-registry", true},
+         {"skip-layer-validation", false},
+         {"with-clean", false},
+         {"without-clean", false},
+         {"threshold-bytes", true},
+         {"with-mount", false},
+         {"without-mount", false},
+         {"username", true},
+         {"password", true},
+         {"password-stdin", false}},
+        2,
+        2,
+        "IMAGE and ID"}},
+      {"delete",
+       {"delete ID|STORE/images/ID",
+        "unmount and remove an image",
+        "",
+        {},
+        1,
+        1,
+        "one image ID or image path"}},
+      {"stats",
+       {"stats ID|STORE/images/ID",
+        "print an image's disk usage as JSON",
+        "",
+        {},
+        1,
+        1,
+        "one image ID or image path"}},
+      {"list", {"list", "print the path of every image, one a line", "", {}, 0, 0, "nothing"}},
+      {"clean",
+       {"clean [--threshold-bytes N]",
+        "remove layers no image uses",
+        "  --threshold-bytes N            do nothing while the store is under N bytes\n",
+        {{"threshold-bytes", true}},
+        0,
+        0,
+        "nothing"}},
+      {"capacity",
+       {"capacity", "print the store's capacity in bytes as JSON", "", {}, 0, 0, "nothing"}},
+      {"init-store",
+       {"init-store [--uid-mapping NS:HOST:SIZE]... [--gid-mapping NS:HOST:SIZE]... "
+        "[--store-size-bytes N]",
+        "make the store (root only)",
+        "  --uid-mapping NS:HOST:SIZE     a user id range of the store's owner (repeatable)\n"
+        "  --gid-mapping NS:HOST:SIZE     a group id range of the store's owner (repeatable)\n"
+        "  --store-size-bytes N           back the store with an XFS file of N bytes\n",
+        {{"uid-mapping", true}, {"gid-mapping", true}, {"store-size-bytes", true}},
+        0,
+        0,
+        "nothing"}},
+      {"delete-store",
+       {"delete-store", "unmount every image and remove the store", "", {}, 0, 0, "nothing"}},
+      {"check",
+       {"check [--repair]",
+        "verify the store: layers, images, leftovers, mounts; --repair mends what it can",
+        "  --repair                       sweep leftovers, drop broken layers, remount images\n",
+        {{"repair", false}},
+        0,
+        0,
+        "nothing"}},
+  };
+  return commands;
+}
+
+std::string GlobalUsage() {
+  std::string text =
+      "usage: grootfs [global flags] COMMAND [flags] [args]\n"
+      "\n"
+      "global flags (before the command):\n"
+      "  --store PATH                   the store (default " +
+      std::string(kDefaultStorePath) +
+      ")\n"
+      "  --config FILE                  a YAML config file; flags win over it\n"
+      "  --log-level debug|info|error|fatal  (default fatal; info with a log file)\n"
+      "  --log-file FILE                log here instead of stderr\n"
+      "  --helper-bin PATH              the privileged helper\n"
+      "  --version, -v                  print the version and exit\n"
+      "\n"
+      "commands:\n";
+  for (const auto& [name, spec] : Commands()) {
+    std::string line = "  " + name;
+    line.resize(std::max<std::size_t>(line.size() + 1, 16), ' ');
+    text += line + spec.description + "\n";
+  }
+  text += "\nrun 'grootfs COMMAND --help' for a command's flags";
+  return text;
+}
+
+std::string CommandUsage(const std::string& name) {
+  const CommandSpec& spec = Commands().at(name);
+  std::string text = "usage: grootfs [global flags] " + spec.synopsis + "\n\n" + spec.description;
+  if (!spec.flag_help.empty()) text += "\n\nflags:\n" + spec.flag_help;
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+std::string UsageHint(const std::string& command) {
+  if (command.empty()) return " (usage: grootfs [global flags] COMMAND [flags] [args]; see --help)";
+  return " (usage: grootfs [global flags] " + Commands().at(command).synopsis + ")";
+}
+>>>>>>> r2-16c
 
 // Go's strconv.ParseBool, as urfave/cli's --flag=VALUE takes it.
 std::optional<bool> ParseBool(std::string_view text) {
@@ -290,6 +429,8 @@ class Parser {
       inv.helper_bin = *config.helper_bin;
     inv.newuidmap_bin = config.newuidmap_bin.value_or("");
     inv.newgidmap_bin = config.newgidmap_bin.value_or("");
+    inv.metron_endpoint = config.metron_endpoint.value_or("");
+    inv.prometheus_textfile = config.metrics.prometheus_textfile.value_or("");
 
     // create
     const auto& c = config.create;
@@ -316,6 +457,11 @@ class Parser {
     inv.registry_mirrors = c.registry_mirrors.value_or(std::vector<std::string>{});
     if (const std::string* user = Last("username")) inv.username = *user;
     if (const std::string* password = Last("password")) inv.password = *password;
+    inv.password_stdin = Bool("password-stdin");
+    if (inv.password_stdin && Last("password"))
+      throw Error("--password and --password-stdin cannot be used together" + UsageHint(command_));
+    if (inv.password_stdin && inv.username.empty())
+      throw Error("--password-stdin needs --username" + UsageHint(command_));
     inv.remote_layer_client_certificates_path =
         c.remote_layer_client_certificates_path.value_or("");
     inv.clean_log_file = c.clean_log_file.value_or("");

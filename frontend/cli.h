@@ -52,6 +52,11 @@ struct Invocation {
   // create --threshold-bytes, clean --threshold-bytes, else config clean.threshold_bytes
   std::optional<std::int64_t> threshold_bytes;
   std::string username, password, remote_layer_client_certificates_path, clean_log_file;
+  bool password_stdin = false;     // --password-stdin: main reads the password's line
+  std::string credentials_source;  // where username/password came from ("" = none), for messages
+
+  // metrics (every command): the dropsonde UDP endpoint HOST:PORT and the Prometheus textfile
+  std::string metron_endpoint, prometheus_textfile;
 
   // init-store (store_size_bytes also from init.store_size_bytes, for every command: capacity
   // reports it)

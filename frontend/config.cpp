@@ -160,8 +160,13 @@ Config LoadConfig(const std::string& path) {
           {"helper_bin", string_into(config.helper_bin)},
           {"newuidmap_bin", string_into(config.newuidmap_bin)},
           {"newgidmap_bin", string_into(config.newgidmap_bin)},
-          {"tardis_bin", nullptr},            // grootfs's; nothing here
-          {"metron_endpoint", nullptr},       // grootfs's; nothing here
+          {"tardis_bin", nullptr},  // grootfs's; nothing here
+          {"metron_endpoint", string_into(config.metron_endpoint)},
+          {"metrics",
+           [&](const YAML::Node& n, const std::string& k) {
+             r.Map(n, k, {{"prometheus_textfile", string_into(config.metrics.prometheus_textfile)}},
+                   warnings);
+           }},
           {"log_timestamp_format", nullptr},  // BOSH's garden job writes it; grootfs ignores it
           {"create",
            [&](const YAML::Node& n, const std::string& k) {

@@ -18,6 +18,11 @@ struct Config {
   std::optional<std::string> helper_bin;
   std::optional<std::string> newuidmap_bin;
   std::optional<std::string> newgidmap_bin;
+  std::optional<std::string> metron_endpoint;  // HOST:PORT of the loggregator agent (dropsonde)
+
+  struct Metrics {
+    std::optional<std::string> prometheus_textfile;  // node_exporter textfile (.prom)
+  } metrics;
 
   struct Create {
     std::optional<std::int64_t> disk_limit_size_bytes;
@@ -41,7 +46,7 @@ struct Config {
 
   // One line per unknown key, naming the nearest known one (e.g. "unknown config key stroe in
   // FILE (nearest known key: store)"), for the caller to log. Keys grootfs or BOSH's garden job
-  // write that mean nothing here (tardis_bin, metron_endpoint, log_timestamp_format,
+  // write that mean nothing here (tardis_bin, log_timestamp_format,
   // init.with_direct_io) are accepted silently.
   std::vector<std::string> warnings;
 };

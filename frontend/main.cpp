@@ -3,13 +3,16 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <exception>
 #include <iostream>
 
 #include "frontend/cli.h"
 #include "frontend/commands/commands.h"
+#include "frontend/image/credentials.h"
 #include "frontend/lifetime.h"
 #include "frontend/log.h"
+#include "frontend/metrics/metrics.h"
 #include "frontend/store/act_as_owner.h"
 #include "frontend/util/error.h"
 
@@ -18,7 +21,9 @@ namespace {
 using grootfs::frontend::Invocation;
 namespace commands = grootfs::frontend::commands;
 
-int Dispatch(const Invocation& inv) {
+int Dispatch(Invocation& inv) {
+  // Stored registry credentials are the invoking user's: read before any change of identity.
+  grootfs::frontend::image::ResolveRegistryCredentials(inv);
   // Root's store administration stays root's (and acts by fd); every other command works
   // inside the store as the store's owner.
   if (inv.command != "init-store" && inv.command != "delete-store")
@@ -48,8 +53,11 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);  // a helper that goes away is an error reply, not a signal
   lifetime::Install();       // SIGINT, SIGTERM, SIGHUP: stop helpers, clean up, exit 1
   auto& log = grootfs::frontend::Logger::Get();
+  namespace metrics = grootfs::frontend::metrics;
+  const auto started = std::chrono::steady_clock::now();
+  auto took = [&] { return std::chrono::steady_clock::now() - started; };
   try {
-    const Invocation inv = grootfs::frontend::ParseCommandLine(argc, argv);
+    Invocation inv = grootfs::frontend::ParseCommandLine(argc, argv);
     if (inv.command == "help") {
       std::cout << inv.usage << std::endl;
       return 0;
@@ -58,6 +66,7 @@ int main(int argc, char** argv) {
     log.SetCommand(inv.command);
     log.Debug("grootfs", {{"version", grootfs::frontend::kVersion}});
     lifetime::SetStore(inv.helper_bin, inv.store);
+    metrics::Configure(inv.command, inv.store, inv.metron_endpoint, inv.prometheus_textfile);
     // A mistyped key is not fatal (BOSH writes keys of its own), but it must be visible: in the
     // log, and on stderr when that is a terminal (Garden takes any non-JSON stderr line as an
     // error, so never there).
@@ -68,6 +77,7 @@ int main(int argc, char** argv) {
     }
     const int status = Dispatch(inv);
     if (lifetime::Finish()) AwaitStop();
+    metrics::Finish(status == 0, "", took());
     return status;
   } catch (const std::exception& e) {
     if (lifetime::Finish()) AwaitStop();
@@ -76,6 +86,7 @@ int main(int argc, char** argv) {
       if (c == '\n') c = ' ';
     log.Error("failed", {{"error", line}});
     std::cout << line << std::endl;
+    metrics::Finish(false, line, took());
     return 1;
   }
 }

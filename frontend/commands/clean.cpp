@@ -9,6 +9,7 @@
 #include "frontend/commands/commands.h"
 #include "frontend/lifetime.h"
 #include "frontend/log.h"
+#include "frontend/metrics/metrics.h"
 #include "frontend/store/image_record.h"
 #include "frontend/store/layer_cache.h"
 #include "frontend/store/quota.h"
@@ -94,12 +95,29 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold,
   log.Info("cleaned", {{"layers_removed", doomed.size()}});
 }
 
+void EmitStoreMetrics(const Invocation& inv) {
+  if (!metrics::Enabled()) return;  // measuring the store is not free: only when asked for
+  const store::Paths p{inv.store};
+  try {
+    metrics::Bytes("StoreUsage", StoreUsage(inv, p));
+    const auto used = store::LayerUsers(p);
+    std::uint64_t unused = 0;
+    for (const auto& key : store::ListDir(p.layers()))
+      if (used.count(key) == 0)
+        if (auto r = store::ReadLayer(p, key)) unused += r->size;
+    metrics::Bytes("UnusedLayersSize", unused);
+  } catch (const std::exception& e) {
+    Logger::Get().Info("store-metrics-skipped", {{"error", e.what()}});
+  }
+}
+
 int Clean(const Invocation& inv) {
   const store::Paths p{inv.store};
   struct stat st {};
   if (stat(p.root.c_str(), &st) != 0) return 0;
   if (!store::IsStore(p)) throw Error(p.root + " is not a grootfs store");
   CleanStore(inv, inv.threshold_bytes);
+  EmitStoreMetrics(inv);
   return 0;
 }
 

@@ -33,6 +33,9 @@ image::ImageSpec LoadImage(const Invocation& inv, const std::string& ref_text);
 void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold,
                 const std::set<std::string>& keep = {});
 
+// StoreUsage and UnusedLayersSize (bytes) to the metrics, when metrics are configured.
+void EmitStoreMetrics(const Invocation& inv);
+
 // Bytes an image has written (its upper dir), from the quota accounting where its record has
 // a quota, by walking the upper dir where it has none. `helper` is started on demand (XFS).
 std::uint64_t ImageExclusiveBytes(const Invocation& inv, const std::string& id,

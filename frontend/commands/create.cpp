@@ -40,6 +40,7 @@ image::RegistryOptions RegistryOptionsFor(const Invocation& inv) {
   options.registry_mirrors = inv.registry_mirrors;
   options.username = inv.username;
   options.password = inv.password;
+  options.credentials_source = inv.credentials_source;
   options.certs_dir = inv.remote_layer_client_certificates_path;
   const store::Paths p{inv.store};
   options.cache_dir = p.root + "/cache";
@@ -341,6 +342,7 @@ int Create(const Invocation& inv) {
       throw;
     }
     std::cout << OutputJson(inv, p, id, spec, keys).dump() << std::endl;
+    EmitStoreMetrics(inv);
     log.Info("ending", {{"id", id}});
     return 0;
   }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "frontend/image/digest.h"
+#include "frontend/image/layer_progress.h"
 #include "frontend/util/error.h"
 #include "frontend/util/printable.h"
 
@@ -101,6 +102,7 @@ class BlobReader {
       used += n;
     }
     bytes_ += used;
+    LayerProgress::BlobBytes(layer_, used);
     hash_.Update(buffer_.data(), used);
     if (layer_.verify && bytes_ > static_cast<std::uint64_t>(layer_.size)) {
       throw Error(LayerName(layer_) + " does not match its size (declared " +

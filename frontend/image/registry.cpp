@@ -346,7 +346,7 @@ class Puller : public std::enable_shared_from_this<Puller> {
     if (status == 403) return "access denied" + from;
     if (status == 401) {
       if (ep != nullptr && ep->credentials && !options_.username.empty()) {
-        return "authentication failed" + from + ": check --username and --password";
+        return "authentication failed" + from + ": check " + CredentialsSource();
       }
       if (ep != nullptr && ep->credentials) {
         return "authentication required" + from +
@@ -355,6 +355,12 @@ class Puller : public std::enable_shared_from_this<Puller> {
       return "authentication required" + from;
     }
     return "unexpected answer" + from;
+  }
+
+  std::string CredentialsSource() const {
+    return options_.credentials_source.empty()
+               ? "--username and --password"
+               : "the credentials from " + options_.credentials_source;
   }
 
   void MarkDown(Endpoint* ep) {
@@ -612,7 +618,8 @@ std::string Puller::FetchToken(Endpoint& ep, const reg::Challenge& challenge) {
       }
       if (status == 401 || status == 403) {
         throw Error(creds ? "authentication failed: the token service at " + host +
-                                " refused the credentials (HTTP " + std::to_string(status) + ")"
+                                " refused the credentials (HTTP " + std::to_string(status) +
+                                "); check " + CredentialsSource()
                           : "the token service at " + host + " refused anonymous access (HTTP " +
                                 std::to_string(status) + "); give --username and --password");
       }

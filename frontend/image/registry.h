@@ -32,6 +32,7 @@ struct RegistryOptions {
   std::vector<std::string> insecure_registries;  // HOST[:PORT] entries
   std::vector<std::string> registry_mirrors;     // URL or REGISTRY=URL entries
   std::string username, password;
+  std::string credentials_source;  // where they came from, for "check ..." messages
   std::string certs_dir;  // *.crt CAs, *.cert/*.key client pairs, for layers' urls
   std::string cache_dir;  // manifests and configs by digest; "" for none
   uid_t cache_uid = 0;    // owner of what is made in cache_dir (when running as root)

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "frontend/image/layer_progress.h"
 #include "frontend/image/layer_stream.h"
 #include "frontend/log.h"
 #include "frontend/util/error.h"
@@ -87,10 +88,12 @@ LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::Layer
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw Error("pipe: " + std::string(std::strerror(errno)));
   ipc::UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
 
+  image::LayerProgress progress(layer);  // the terminal's line, DownloadTime, UnpackTime
   std::exception_ptr stream_error;
   std::thread writer([&] {
     try {
       (void)image::StreamLayer(layer, write_end.get(), &budget);
+      progress.Downloaded();
     } catch (...) {
       stream_error = std::current_exception();
     }
@@ -123,6 +126,7 @@ LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::Layer
   if (stream_error) std::rethrow_exception(stream_error);
   if (unpack_error) std::rethrow_exception(unpack_error);
 
+  progress.Unpacked();
   LayerRecord record{layer.cache_key, reply.bytes, (reply.flags & ipc::kLayerRootOpaque) != 0};
   nlohmann::json j = {{"size", record.size},
                       {"root_opaque", record.root_opaque},

@@ -1,7 +1,5 @@
 #include "frontend/store/store.h"
 
-#include "frontend/store/quota.h"
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -19,6 +17,8 @@
 
 #include "frontend/lifetime.h"
 #include "frontend/log.h"
+#include "frontend/metrics/metrics.h"
+#include "frontend/store/quota.h"
 #include "frontend/util/error.h"
 #include "frontend/util/open_at.h"
 
@@ -140,7 +140,8 @@ FileLock::FileLock(const Paths& p, const std::string& name, Mode mode,
                    std::chrono::seconds timeout) {
   const std::string path = p.locks() + "/" + name;
   const int op = mode == Mode::kShared ? LOCK_SH : LOCK_EX;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = started + timeout;
   bool logged = false;
   while (!TryTake(fd_, path, op)) {
     if (!logged) {
@@ -152,6 +153,9 @@ FileLock::FileLock(const Paths& p, const std::string& name, Mode mode,
                   Holder(path) + ")");
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  if (name == "store")  // GrootFS's locking times: how long the store lock took to get
+    metrics::Duration(mode == Mode::kShared ? "SharedLockingTime" : "ExclusiveLockingTime",
+                      std::chrono::steady_clock::now() - started);
   if (mode == Mode::kExclusive) {
     const std::string me = "pid " + std::to_string(getpid()) + "\n";
     if (ftruncate(fd_.get(), 0) == 0) (void)!pwrite(fd_.get(), me.data(), me.size(), 0);

@@ -161,9 +161,19 @@ TEST_F(ConfigTest, TheNearestKnownKeyIsTheFewestEditsAway) {
 // accepted without a warning.
 TEST_F(ConfigTest, GrootfsAndBoshKeysWithoutMeaningHereAreAccepted) {
   const Config config =
-      LoadConfig(Write("tardis_bin: /t\nmetron_endpoint: [1, 2]\nlog_timestamp_format: rfc3339\n"
+      LoadConfig(Write("tardis_bin: /t\nlog_timestamp_format: rfc3339\n"
                        "init:\n  with_direct_io: 7\n"));
   EXPECT_TRUE(config.warnings.empty()) << ::testing::PrintToString(config.warnings);
+}
+
+TEST_F(ConfigTest, MetricsKeys) {
+  const Config config = LoadConfig(
+      Write("metron_endpoint: 127.0.0.1:3457\nmetrics:\n  prometheus_textfile: /t/g.prom\n"));
+  EXPECT_TRUE(config.warnings.empty()) << ::testing::PrintToString(config.warnings);
+  EXPECT_EQ(config.metron_endpoint, "127.0.0.1:3457");
+  EXPECT_EQ(config.metrics.prometheus_textfile, "/t/g.prom");
+  EXPECT_NE(LoadError("metron_endpoint: [1, 2]\n").find("metron_endpoint"), std::string::npos);
+  EXPECT_FALSE(LoadConfig(Write("metrics:\n  prometheus_txtfile: x\n")).warnings.empty());
 }
 
 TEST_F(ConfigTest, NegativeSizesAreRefused) {
