@@ -72,6 +72,8 @@ const std::map<std::string, CommandSpec>& Commands() {
           "create.without_mount"},
          {"username", "USER", "none, anonymous", "the registry user name", ""},
          {"password", "PASSWORD", "none", "the registry password", ""},
+         {"password-stdin", "", "false",
+          "read the registry password from stdin (one line); needs --username", ""},
          HelpFlag()},
         2,
         2,
