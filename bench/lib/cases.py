@@ -31,6 +31,11 @@ class Ctx:
         wait_idle(self.case_idle_timeout, quiet=True)
 
 
+def _podman_oci(ctx, image):
+    """The layout as podman can pull it: by a path without dots (bench/run links it)."""
+    return f"oci:{ctx.path('oci', image)}:latest"
+
+
 def _cold(ctx, image, case, tool, step, prepare, cleanup):
     ctx.settle()
     ctx.add(case, image, tool,
@@ -52,12 +57,12 @@ def cold_cases(ctx, image, layout, refs):
         os.makedirs(dest)
 
     for case, ref, pref in (("cold create, registry", refs["tag"], refs["tag"]),
-                            ("cold create, layout", refs["oci"], f"oci:{layout}:latest")):
+                            ("cold create, layout", refs["oci"], _podman_oci(ctx, image))):
         _cold(ctx, image, case, "grootfs", lambda: run_one(g.create(store, ref, "c")),
               lambda: g.init(store), lambda: g.remove(store))
         _cold(ctx, image, case, "podman",
               lambda: run_seq([pod.pull(pref)] + pod.create_mount(pid, "c")),
-              pod.reset, lambda: tools.remove_tree(pod.root))
+              pod.reset, pod.remove)
         if case.endswith("registry"):
             steps = lambda: run_seq([tools.skopeo_copy(ref, out), tools.umoci_unpack(out, bundle)])
         else:
@@ -102,14 +107,14 @@ def warm_cases(ctx, image, layout, refs):
 
     pod = tools.Podman(ctx.path(f"podman-{image}"))
     pod.reset()
-    sh(pod.pull(f"oci:{layout}:latest"))
+    sh(pod.pull(_podman_oci(ctx, image)))
     pid = tools.image_id(layout)
     ctx.settle()
     ctx.add("warm create, tag", image, "podman",
             measure(n, lambda i: run_seq(pod.create_mount(pid, f"t{i}"))))
     ctx.settle()
     ctx.add("delete", image, "podman", measure(n, lambda i: run_one(pod.rm(f"t{i}"))))
-    tools.remove_tree(pod.root)
+    pod.remove()
 
     fdir, lowers = ctx.path(f"floor-{image}"), images.lowers(layout)
     os.makedirs(fdir)

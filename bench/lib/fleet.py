@@ -48,11 +48,12 @@ def fleet(ctx, origin, names, layouts, sizes, idle_timeout):
             run = run_group(chains)
             others = meter.stop()
             _, _, blobs = origin.served(since)
+            _, _, direct = origin.served(since, agent="grootfs")  # not through the mirror
             mreqs = mirror.served(0)[0]
             log(f"fleet N={n}: {run.wall:.2f} s, origin served {blobs / 1e6:.1f} MB "
                 f"(one copy: {once / 1e6:.1f} MB), mirror answered {mreqs} requests")
             rows.append({"n": n, "images": "+".join(names), "wall": run.wall, "idle": others <= OTHERS_BUSY,
-                         "origin": blobs, "once": once, "rss_kib": run.rss_kib})
+                         "origin": blobs, "direct": direct, "once": once, "rss_kib": run.rss_kib})
         finally:
             for s in stores:
                 g.remove(s)

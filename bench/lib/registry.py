@@ -11,7 +11,7 @@ import time
 from measure import sh
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
-ACCESS = re.compile(rb'"(GET|HEAD) (\S+) HTTP/[\d.]+" (\d{3}) (\d+)')
+ACCESS = re.compile(rb'"(GET|HEAD) (\S+) HTTP/[\d.]+" (\d{3}) (\d+) "[^"]*" "([^"]*)"')
 
 
 def free_port():
@@ -59,15 +59,16 @@ class Registry:
         self.logf.flush()
         return os.path.getsize(self.log_path)
 
-    def served(self, since=0):
-        """(requests, bytes of bodies, blob bytes) in the access log after offset `since`."""
+    def served(self, since=0, agent=None):
+        """(requests, bytes of bodies, blob bytes) in the access log after offset `since`, of
+        the requests whose User-Agent starts with `agent` if given."""
         time.sleep(0.2)  # the access log is written after the response
         with open(self.log_path, "rb") as f:
             f.seek(since)
             text = f.read()
         reqs = body = blobs = 0
         for m in ACCESS.finditer(text):
-            if m.group(2) == b"/v2/":
+            if m.group(2) == b"/v2/" or (agent and not m.group(5).startswith(agent.encode())):
                 continue  # the version check every client makes first
             reqs += 1
             n = int(m.group(4))

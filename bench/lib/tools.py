@@ -1,6 +1,7 @@
 """The command lines of the tools the bench compares, each in its own state dir under the work
 dir: grootfs stores, podman roots (overlay driver), skopeo+umoci, tar and igzip, the floor."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -51,16 +52,22 @@ class Grootfs:
 class Podman:
     def __init__(self, root):
         self.root = root
+        # podman refuses a runroot longer than 50 characters
+        self.run = "/run/grootfs-bench-" + hashlib.sha256(root.encode()).hexdigest()[:12]
 
     def p(self, *args):
         r = self.root
-        return ["podman", "--root", f"{r}/root", "--runroot", f"{r}/run", "--storage-driver",
+        return ["podman", "--root", f"{r}/root", "--runroot", self.run, "--storage-driver",
                 "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "none",
                 "--tmpdir", f"{r}/tmp"] + list(args)
 
     def reset(self):
-        _rm(self.root)
+        self.remove()
         os.makedirs(self.root)
+
+    def remove(self):
+        _rm(self.root)
+        _rm(self.run)
 
     def pull(self, ref):
         tls = ["--tls-verify=false"] if ref.startswith("docker://") else []
