@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 
+import measure
 from measure import sh
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
@@ -38,6 +39,7 @@ class Registry:
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([REGISTRY_BIN, "serve", os.path.join(self.dir, "config.yml")],
                                      stdout=self.logf, stderr=self.logf, stdin=subprocess.DEVNULL)
+        measure.OWN_PIDS.add(self.proc.pid)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
@@ -52,6 +54,8 @@ class Registry:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+        if self.proc:
+            measure.OWN_PIDS.discard(self.proc.pid)
         self.proc = None
         self.logf.close()
 
