@@ -16,7 +16,7 @@
 namespace grootfs::frontend::image {
 namespace {
 
-constexpr std::size_t kChunk = 1024 * 1024;
+constexpr std::size_t kChunk = 256 * 1024;  // several spools run at once
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
