@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "frontend/util/error.h"
 #include "tests/unit/image_fixtures.h"
 
 namespace grootfs::frontend::image {
@@ -73,12 +74,12 @@ TEST_F(BlobSpoolTest, AVerifiedBlobIsReadBackWholeAndLeavesNoFile) {
 
 TEST_F(BlobSpoolTest, AWrongDigestOrSizeIsRefusedUnlessUnverified) {
   LayerSpec layer = Layer("served bytes", "declared bytes");
-  EXPECT_THROW(SpoolBlob(layer, scratch_), Error);
+  EXPECT_THROW(SpoolBlob(layer, scratch_), grootfs::frontend::Error);
   layer = Layer("short", "longer than served");
   layer.digest = Digest("short");
-  EXPECT_THROW(SpoolBlob(layer, scratch_), Error);
+  EXPECT_THROW(SpoolBlob(layer, scratch_), grootfs::frontend::Error);
   layer = Layer("a much longer blob than declared", "short");
-  EXPECT_THROW(SpoolBlob(layer, scratch_), Error);
+  EXPECT_THROW(SpoolBlob(layer, scratch_), grootfs::frontend::Error);
   layer.verify = false;
   EXPECT_EQ(ReadAll(*SpoolBlob(layer, scratch_)->Open(layer)), "a much longer blob than declared");
   EXPECT_TRUE(std::filesystem::is_empty(scratch_));
