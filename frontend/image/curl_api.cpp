@@ -2,15 +2,12 @@
 
 #include <dlfcn.h>
 
-#include <atomic>
 #include <string>
 
 #include "frontend/util/error.h"
 
 namespace grootfs::frontend::image::http {
 namespace {
-
-std::atomic<bool> loaded{false};
 
 template <typename F>
 void Find(void* lib, const char* name, F& out) {
@@ -47,7 +44,6 @@ CurlApi Load() {
   Find(lib, "curl_share_setopt", api.share_setopt);
   Find(lib, "curl_slist_append", api.slist_append);
   Find(lib, "curl_slist_free_all", api.slist_free_all);
-  loaded = true;
   return api;
 }
 
@@ -57,7 +53,5 @@ const CurlApi& Curl() {
   static const CurlApi api = Load();  // a failed load throws, and the next call tries again
   return api;
 }
-
-bool CurlLoaded() { return loaded; }
 
 }  // namespace grootfs::frontend::image::http

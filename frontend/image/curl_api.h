@@ -37,7 +37,4 @@ struct CurlApi {
 // of its functions cannot be found.
 const CurlApi& Curl();
 
-// Whether libcurl has been loaded into this process (for tests: a warm create must not).
-bool CurlLoaded();
-
 }  // namespace grootfs::frontend::image::http

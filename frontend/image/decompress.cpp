@@ -13,26 +13,31 @@
 namespace grootfs::frontend::image {
 namespace {
 
-bool GzipMagic(const unsigned char* p, std::size_t n) { return n >= 2 && p[0] == 0x1f && p[1] == 0x8b; }
+bool GzipMagic(const unsigned char* p, std::size_t n) {
+  return n >= 2 && p[0] == 0x1f && p[1] == 0x8b;
+}
 bool ZstdMagic(const unsigned char* p, std::size_t n) {
   return n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd;
 }
 
 std::string IsalError(int code) {
   switch (code) {
-    case ISAL_INVALID_BLOCK: return "invalid deflate block";
-    case ISAL_INVALID_SYMBOL: return "invalid deflate symbol";
-    case ISAL_INVALID_LOOKBACK: return "invalid lookback distance";
-    case ISAL_INVALID_WRAPPER: return "invalid gzip header";
-    case ISAL_UNSUPPORTED_METHOD: return "unsupported compression method";
-    case ISAL_INCORRECT_CHECKSUM: return "wrong CRC";
-    default: return "inflate error " + std::to_string(code);
+    case ISAL_INVALID_BLOCK:
+      return "invalid deflate block";
+    case ISAL_INVALID_SYMBOL:
+      return "invalid deflate symbol";
+    case ISAL_INVALID_LOOKBACK:
+      return "invalid lookback distance";
+    case ISAL_INVALID_WRAPPER:
+      return "invalid gzip header";
+    case ISAL_UNSUPPORTED_METHOD:
+      return "unsupported compression method";
+    case ISAL_INCORRECT_CHECKSUM:
+      return "wrong CRC";
+    default:
+      return "inflate error " + std::to_string(code);
   }
 }
-
-// A stream ended; the bytes after it start another one (of at least `magic` bytes), are
-// ignored, or must wait for more input to tell.
-enum class After { kNext, kIgnore, kWait };
 
 class Gzip : public Decompressor {
  public:

@@ -110,11 +110,11 @@ TEST_F(RegistryTest, CachedLayersByDigestMakeNoRequestAndLoadNoLibcurl) {
   ASSERT_TRUE(r.ok()) << r.Describe();
   EXPECT_EQ(reg.GrootfsRequests(), cold + 1) << reg.Log();
   EXPECT_EQ(reg.GrootfsRequests("/blobs/"), 2) << "config and layer, once";
-  auto digest = RunCmd({"sh", "-c", "skopeo inspect --raw --tls-verify=false docker://" +
-                                        reg.host() + "/alpine:latest | sha256sum"});
+  auto digest = RunCmd({"sh", "-c",
+                        "skopeo inspect --raw --tls-verify=false docker://" + reg.host() +
+                            "/alpine:latest | sha256sum"});
   ASSERT_TRUE(digest.ok()) << digest.Describe();
-  const std::string ref =
-      "docker://" + reg.host() + "/alpine@sha256:" + digest.out.substr(0, 64);
+  const std::string ref = "docker://" + reg.host() + "/alpine@sha256:" + digest.out.substr(0, 64);
   const int before = reg.GrootfsRequests();
   r = Create(ref, "by-digest", {"--insecure-registry", reg.host()}, {"LD_DEBUG=libs"});
   ASSERT_TRUE(r.ok()) << r.Describe();
