@@ -59,7 +59,11 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold,
     }
   }
   auto helper = HelperClient::Start(inv.helper_bin, p.root);
-  std::vector<std::string> doomed;
+  // Doomed layers are renamed, under the lock, into one trash directory in tmp/ (ours while we
+  // hold its lock; a sweep's if we die), which the helper then removes in one request.
+  const std::string trash = store::RandomName();
+  store::FileLock trash_lock;
+  std::size_t removed = 0;
   {
     store::FileLock store_lock(p, "store", store::FileLock::Mode::kExclusive);
     const auto used = store::LayerUsers(p);
@@ -69,30 +73,33 @@ void CleanStore(const Invocation& inv, std::optional<std::int64_t> threshold,
       auto layer_lock =
           store::FileLock::TryLock(p, "layer-" + key, store::FileLock::Mode::kExclusive);
       if (!layer_lock.held()) continue;
-      const std::string name = store::RandomName();
-      auto tmp_lock = store::FileLock(p, "tmp-" + name, store::FileLock::Mode::kExclusive);
-      lifetime::AddWork(name);  // a stop signal's cleanup removes it; none moves after one
-      if (rename(p.layer(key).c_str(), (p.tmp() + "/" + name).c_str()) == 0) {
-        doomed.push_back(name);
+      if (!trash_lock.held()) {
+        trash_lock = store::FileLock(p, "tmp-" + trash, store::FileLock::Mode::kExclusive);
+        lifetime::AddWork(trash);  // a stop signal's cleanup removes it; none moves after one
+        store::MakeDir(p.tmp() + "/" + trash, 0700, store::StoreOwner(p));
+      }
+      if (rename(p.layer(key).c_str(), (p.tmp() + "/" + trash + "/" + key).c_str()) == 0) {
+        ++removed;
         // Safe while we hold it: a waiter on the old file sees it gone and opens a new one.
         (void)unlink((p.locks() + "/layer-" + key).c_str());
       }
-      (void)unlink((p.locks() + "/tmp-" + name).c_str());
     }
   }
   // Outside the lock: the layers are already invisible. Anything left by a crash is swept too.
-  // Best effort, as every sweep: a layer that cannot go is logged and left to a later one.
-  for (const std::string& name : doomed) {
+  // Best effort, as every sweep: what cannot go is logged and left to a later one.
+  if (trash_lock.held()) {
     try {
-      store::RemoveLeftover(p, *helper, name);
-      lifetime::RemoveWork(name);  // else still ours: a stop signal's cleanup tries again
+      helper->RemoveTree(ipc::Area::kTmp, trash);
+      (void)unlink((p.locks() + "/tmp-" + trash).c_str());
+      lifetime::RemoveWork(trash);  // else still ours: a stop signal's cleanup tries again
     } catch (const std::exception& e) {
-      log.Error("leftover-not-removed", {{"path", p.tmp() + "/" + name}, {"error", e.what()}});
+      log.Error("leftover-not-removed", {{"path", p.tmp() + "/" + trash}, {"error", e.what()}});
     }
+    trash_lock.Release();
   }
   (void)store::SweepTmp(p, *helper);
   store::SweepLocks(p);
-  log.Info("cleaned", {{"layers_removed", doomed.size()}});
+  log.Info("cleaned", {{"layers_removed", removed}});
 }
 
 void EmitStoreMetrics(const Invocation& inv) {

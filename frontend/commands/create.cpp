@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "frontend/commands/commands.h"
+#include "frontend/image/blob_spool.h"
 #include "frontend/image/oci_layout.h"
 #include "frontend/image/reference.h"
 #include "frontend/image/registry.h"
@@ -113,22 +114,40 @@ void MakeVolumes(const std::string& upper, const std::vector<std::string>& lower
 
 // Every layer in the cache, fetched and unpacked by parallel workers (each with its own helper
 // session) when missing. Cached layers cost one file read and no helper at all. A missing
-// layer waits for every layer below it: directories it only implies take their metadata from
-// those (unpacker/unpack_tar.cpp). Workers take layers lowest first, so the wait always ends.
+// layer's unpack waits for every layer below it: directories it only implies take their
+// metadata from those (unpacker/unpack_tar.cpp); its download does not (image/blob_spool.h).
+// Workers take layers lowest first, so the wait always ends.
 std::vector<store::LayerRecord> EnsureLayers(const Invocation& inv, const store::Paths& p,
                                              const image::ImageSpec& spec,
                                              image::StreamBudget& budget) {
   const std::size_t n = spec.layers.size();
   std::vector<store::LayerRecord> records(n);
+  {  // The warm path: every layer cached, found without a thread.
+    std::vector<store::FileLock> held;
+    for (const auto& layer : spec.layers) {
+      store::FileLock hold(p, "layer-" + layer.cache_key, store::FileLock::Mode::kShared);
+      const auto cached = store::ReadLayer(p, layer.cache_key);
+      if (!cached) break;
+      records[held.size()] = *cached;
+      held.push_back(std::move(hold));
+    }
+    if (held.size() == n) return records;
+  }
   std::vector<std::exception_ptr> errors(n);
   std::atomic<std::size_t> next{0};
   std::mutex mu;
   std::condition_variable cv;
   std::vector<bool> done(n, false);
+  auto all_done = [&](std::size_t i) {  // with mu held
+    return std::find(done.begin(), done.begin() + i, false) == done.begin() + i;
+  };
+  auto below_ready = [&](std::size_t i) {
+    std::lock_guard lock(mu);
+    return all_done(i);
+  };
   auto below = [&](std::size_t i) {  // records[0, i) once they are all there
     std::unique_lock lock(mu);
-    cv.wait(lock,
-            [&] { return std::find(done.begin(), done.begin() + i, false) == done.begin() + i; });
+    cv.wait(lock, [&] { return all_done(i); });
     for (std::size_t j = 0; j < i; ++j)
       if (errors[j]) throw Error("a layer below " + spec.layers[i].digest + " failed");
     return std::vector<store::LayerRecord>(records.begin(), records.begin() + i);
@@ -150,9 +169,14 @@ std::vector<store::LayerRecord> EnsureLayers(const Invocation& inv, const store:
           }
           hold.Release();  // EnsureLayer takes it exclusively
           if (attempt >= 3) throw Error("layer " + key + " keeps disappearing; is clean looping?");
+          // A remote blob downloads while the layers below it unpack (into an unnamed file,
+          // verified), so only the unpacks wait their turn.
+          image::LayerSpec layer = spec.layers[i];
+          if (layer.blob_path.empty() && layer.remote && !below_ready(i))
+            layer.remote = image::SpoolBlob(layer, p.tmp());
           const std::vector<store::LayerRecord> lower = below(i);
           if (!helper) helper = HelperClient::Start(inv.helper_bin, p.root);
-          (void)store::EnsureLayer(p, *helper, spec.layers[i], lower, budget);
+          (void)store::EnsureLayer(p, *helper, layer, lower, budget);
         }
       } catch (...) {
         errors[i] = std::current_exception();
@@ -330,7 +354,9 @@ int Create(const Invocation& inv) {
     if (!accounted_by.empty()) record["quota"] = {{"backend", accounted_by}, {"bytes", quota}};
     if (disk.limit != 0)
       record["disk_limit"] = {{"bytes", disk.limit}, {"exclude_image", disk.exclusive}};
-    store::WriteFileAtomically(work.path() + "/image.json", record.dump(), owner);
+    // Not synced: after a host crash the image's mount is gone, so the image is useless (delete
+    // and check cope with a record a crash cut short).
+    store::WriteNewFile(work.path() + "/image.json", record.dump(), owner);
     if (!inv.without_mount) {
       work.MarkMounted();
       helper->MountRootfs(ipc::Area::kTmp, work.name(), keys);

@@ -8,11 +8,11 @@
 
 #include "frontend/image/image_spec.h"
 
-struct evp_md_ctx_st;
+struct SHA256state_st;
 
 namespace grootfs::frontend::image {
 
-// Incremental SHA-256 (OpenSSL EVP). HexDigest() finalizes; call Reset() to hash again.
+// Incremental SHA-256 (OpenSSL's SHA256_* functions). HexDigest() finalizes; call Reset() to hash again.
 class Sha256 {
  public:
   Sha256();
@@ -27,7 +27,7 @@ class Sha256 {
   void Reset();
 
  private:
-  evp_md_ctx_st* ctx_;
+  SHA256state_st* ctx_;
   bool finalized_ = false;
 };
 

@@ -1,6 +1,5 @@
 #include "frontend/image/http.h"
 
-#include <curl/curl.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -10,6 +9,8 @@
 #include <fstream>
 #include <mutex>
 #include <sstream>
+
+#include "frontend/image/curl_api.h"
 
 namespace grootfs::frontend::image::http {
 namespace {
@@ -42,14 +43,14 @@ class Global {
 
  private:
   Global() {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    share_ = curl_share_init();
+    Curl().global_init(CURL_GLOBAL_DEFAULT);
+    share_ = Curl().share_init();
     if (share_ != nullptr) {
-      curl_share_setopt(share_, CURLSHOPT_LOCKFUNC, &Lock);
-      curl_share_setopt(share_, CURLSHOPT_UNLOCKFUNC, &Unlock);
-      curl_share_setopt(share_, CURLSHOPT_USERDATA, this);
-      curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-      curl_share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+      Curl().share_setopt(share_, CURLSHOPT_LOCKFUNC, &Lock);
+      Curl().share_setopt(share_, CURLSHOPT_UNLOCKFUNC, &Unlock);
+      Curl().share_setopt(share_, CURLSHOPT_USERDATA, this);
+      Curl().share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+      Curl().share_setopt(share_, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     }
   }
   static void Lock(CURL*, curl_lock_data data, curl_lock_access, void* self) {
@@ -65,9 +66,9 @@ class Global {
 
 // One multi handle a thread: its connection cache lets consecutive requests share connections.
 struct ThreadMulti {
-  CURLM* multi = curl_multi_init();
+  CURLM* multi = Curl().multi_init();
   ~ThreadMulti() {
-    if (multi != nullptr) curl_multi_cleanup(multi);
+    if (multi != nullptr) Curl().multi_cleanup(multi);
   }
 };
 
@@ -86,12 +87,12 @@ const std::string& SystemCaPem() {
     std::string path;
     if (const char* env = getenv("SSL_CERT_FILE"); env != nullptr && *env != '\0') {
       path = env;
-    } else if (CURL* probe = curl_easy_init()) {
+    } else if (CURL* probe = Curl().easy_init()) {
       char* cainfo = nullptr;
-      if (curl_easy_getinfo(probe, CURLINFO_CAINFO, &cainfo) == CURLE_OK && cainfo != nullptr) {
+      if (Curl().easy_getinfo(probe, CURLINFO_CAINFO, &cainfo) == CURLE_OK && cainfo != nullptr) {
         path = cainfo;
       }
-      curl_easy_cleanup(probe);
+      Curl().easy_cleanup(probe);
     }
     if (path.empty()) path = "/etc/ssl/certs/ca-certificates.crt";
     std::ifstream in(path, std::ios::binary);
@@ -283,10 +284,10 @@ struct Stream::Impl {
 
   ~Impl() {
     if (easy != nullptr) {
-      if (multi != nullptr) curl_multi_remove_handle(multi, easy);
-      curl_easy_cleanup(easy);
+      if (multi != nullptr) Curl().multi_remove_handle(multi, easy);
+      Curl().easy_cleanup(easy);
     }
-    if (header_list != nullptr) curl_slist_free_all(header_list);
+    if (header_list != nullptr) Curl().slist_free_all(header_list);
   }
 
   static size_t OnHeader(char* data, size_t size, size_t count, void* user) {
@@ -336,10 +337,10 @@ struct Stream::Impl {
 
   void CollectMessages() {
     int left = 0;
-    while (CURLMsg* message = curl_multi_info_read(multi, &left)) {
+    while (CURLMsg* message = Curl().multi_info_read(multi, &left)) {
       if (message->msg != CURLMSG_DONE) continue;
       Impl* owner = nullptr;
-      curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&owner));
+      Curl().easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&owner));
       if (owner != nullptr) {
         owner->done = true;
         owner->result = message->data.result;
@@ -353,23 +354,23 @@ struct Stream::Impl {
     while (!ready() && !done) {
       if (paused && !Buffered()) {
         paused = false;
-        curl_easy_pause(easy, CURLPAUSE_CONT);
+        Curl().easy_pause(easy, CURLPAUSE_CONT);
         CollectMessages();
         continue;
       }
       int running = 0;
-      const CURLMcode mc = curl_multi_perform(multi, &running);
+      const CURLMcode mc = Curl().multi_perform(multi, &running);
       if (mc != CURLM_OK) {
-        throw TransferError(where, curl_multi_strerror(mc), TransferError::Kind::kOther);
+        throw TransferError(where, Curl().multi_strerror(mc), TransferError::Kind::kOther);
       }
       CollectMessages();
       if (ready() || done) break;
-      (void)curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+      (void)Curl().multi_poll(multi, nullptr, 0, 1000, nullptr);
     }
   }
 
   [[noreturn]] void Fail() const {
-    std::string detail = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(result);
+    std::string detail = errbuf[0] != '\0' ? errbuf : Curl().easy_strerror(result);
     while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
     TransferError::Kind kind = KindOf(result);
     // A peer that refuses our certificate (or lack of one) says so with an alert after the
@@ -387,67 +388,67 @@ Stream::Stream(const Request& request) : impl_(std::make_unique<Impl>()) {
   Impl& s = *impl_;
   s.where = request.url.Authority();
   s.multi = MultiForThisThread();
-  s.easy = curl_easy_init();
+  s.easy = Curl().easy_init();
   if (s.easy == nullptr) throw Error("cannot initialise libcurl (curl_easy_init failed)");
   CURL* e = s.easy;
   const std::string url = request.url.ToString();
-  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, request.stall_seconds);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "grootfs");
-  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, kCurlBufferSize);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, s.errbuf);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, &s);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Impl::OnHeader);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, &s);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Impl::OnWrite);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &s);
-  if (global.share() != nullptr) curl_easy_setopt(e, CURLOPT_SHARE, global.share());
+  Curl().easy_setopt(e, CURLOPT_URL, url.c_str());
+  Curl().easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  Curl().easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  Curl().easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  Curl().easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+  Curl().easy_setopt(e, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
+  Curl().easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  Curl().easy_setopt(e, CURLOPT_LOW_SPEED_TIME, request.stall_seconds);
+  Curl().easy_setopt(e, CURLOPT_USERAGENT, "grootfs");
+  Curl().easy_setopt(e, CURLOPT_BUFFERSIZE, kCurlBufferSize);
+  Curl().easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  Curl().easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  Curl().easy_setopt(e, CURLOPT_ERRORBUFFER, s.errbuf);
+  Curl().easy_setopt(e, CURLOPT_PRIVATE, &s);
+  Curl().easy_setopt(e, CURLOPT_HEADERFUNCTION, &Impl::OnHeader);
+  Curl().easy_setopt(e, CURLOPT_HEADERDATA, &s);
+  Curl().easy_setopt(e, CURLOPT_WRITEFUNCTION, &Impl::OnWrite);
+  Curl().easy_setopt(e, CURLOPT_WRITEDATA, &s);
+  if (global.share() != nullptr) Curl().easy_setopt(e, CURLOPT_SHARE, global.share());
 
   const ProxyConfig proxy = ProxyFromEnvironment(
       request.url.scheme, [](const char* name) { return static_cast<const char*>(getenv(name)); });
-  curl_easy_setopt(e, CURLOPT_PROXY, proxy.proxy.c_str());  // "" = none, env not consulted
-  if (!proxy.no_proxy.empty()) curl_easy_setopt(e, CURLOPT_NOPROXY, proxy.no_proxy.c_str());
+  Curl().easy_setopt(e, CURLOPT_PROXY, proxy.proxy.c_str());  // "" = none, env not consulted
+  if (!proxy.no_proxy.empty()) Curl().easy_setopt(e, CURLOPT_NOPROXY, proxy.no_proxy.c_str());
 
   const TlsConfig& tls = request.tls;
   if (!tls.verify) {
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    Curl().easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    Curl().easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
   } else if (!tls.extra_ca_pem.empty()) {
     std::string pem = SystemCaPem() + "\n" + tls.extra_ca_pem;
     curl_blob blob{pem.data(), pem.size(), CURL_BLOB_COPY};
-    curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+    Curl().easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
   } else {
     if (const char* file = getenv("SSL_CERT_FILE"); file != nullptr && *file != '\0') {
-      curl_easy_setopt(e, CURLOPT_CAINFO, file);
+      Curl().easy_setopt(e, CURLOPT_CAINFO, file);
     }
     if (const char* dir = getenv("SSL_CERT_DIR"); dir != nullptr && *dir != '\0') {
-      curl_easy_setopt(e, CURLOPT_CAPATH, dir);
+      Curl().easy_setopt(e, CURLOPT_CAPATH, dir);
     }
   }
   if (!tls.client_cert.empty()) {
-    curl_easy_setopt(e, CURLOPT_SSLCERT, tls.client_cert.c_str());
-    curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-    curl_easy_setopt(e, CURLOPT_SSLKEY, tls.client_key.c_str());
+    Curl().easy_setopt(e, CURLOPT_SSLCERT, tls.client_cert.c_str());
+    Curl().easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+    Curl().easy_setopt(e, CURLOPT_SSLKEY, tls.client_key.c_str());
   }
 
   for (const std::string& header : request.headers) {
-    curl_slist* next = curl_slist_append(s.header_list, header.c_str());
+    curl_slist* next = Curl().slist_append(s.header_list, header.c_str());
     if (next == nullptr) throw Error("cannot build an HTTP request: out of memory");
     s.header_list = next;
   }
-  if (s.header_list != nullptr) curl_easy_setopt(e, CURLOPT_HTTPHEADER, s.header_list);
+  if (s.header_list != nullptr) Curl().easy_setopt(e, CURLOPT_HTTPHEADER, s.header_list);
   const std::string range = std::to_string(request.range_start) + "-";
-  if (request.range_start > 0) curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());
+  if (request.range_start > 0) Curl().easy_setopt(e, CURLOPT_RANGE, range.c_str());
 
-  if (curl_multi_add_handle(s.multi, e) != CURLM_OK) {
+  if (Curl().multi_add_handle(s.multi, e) != CURLM_OK) {
     throw Error("cannot start an HTTP request to " + s.where);
   }
   s.Pump([&] { return s.headers_done; });

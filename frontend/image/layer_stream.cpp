@@ -1,6 +1,5 @@
 #include "frontend/image/layer_stream.h"
 
-#include <archive.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -16,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "frontend/image/decompress.h"
 #include "frontend/image/digest.h"
 #include "frontend/image/layer_progress.h"
 #include "frontend/util/error.h"
@@ -120,25 +120,6 @@ class BlobReader {
   std::uint64_t bytes() const { return bytes_; }
   std::string HexDigest() { return hash_.HexDigest(); }
 
-  // For libarchive: the first chunk, already read to sniff the compression, comes first.
-  void SetPending(std::size_t n) { pending_ = n; }
-  static la_ssize_t Callback(struct archive* a, void* client, const void** out) {
-    auto* self = static_cast<BlobReader*>(client);
-    *out = self->buffer_.data();
-    if (self->pending_) {
-      const std::size_t n = *self->pending_;
-      self->pending_.reset();
-      return static_cast<la_ssize_t>(n);
-    }
-    try {
-      return static_cast<la_ssize_t>(self->ReadChunk());
-    } catch (...) {
-      self->error_ = std::current_exception();
-      archive_set_error(a, EIO, "reading the blob failed");
-      return -1;
-    }
-  }
-  std::exception_ptr error() const { return error_; }
 
  private:
   BlobSource& source_;
@@ -146,8 +127,6 @@ class BlobReader {
   std::vector<unsigned char> buffer_;
   std::uint64_t bytes_ = 0;
   Sha256 hash_;
-  std::optional<std::size_t> pending_;
-  std::exception_ptr error_;
 };
 
 // Writes all of data to fd, retrying partial writes, EINTR and (for a non-blocking fd) EAGAIN.
@@ -184,10 +163,6 @@ void CheckVerifiable(const LayerSpec& layer) {
     }
   }
 }
-
-struct ArchiveFree {
-  void operator()(struct archive* a) const { archive_read_free(a); }
-};
 
 }  // namespace
 
@@ -268,44 +243,23 @@ StreamStats StreamLayer(const LayerSpec& layer, BlobSource& source, int out_fd,
     return stats;
   }
 
-  std::unique_ptr<struct archive, ArchiveFree> a(archive_read_new());
-  if (!a) throw Error("cannot decompress " + LayerName(layer) + ": out of memory");
-  archive_read_support_filter_gzip(a.get());
-  archive_read_support_filter_zstd(a.get());
-  archive_read_support_format_raw(a.get());
-  archive_read_support_format_empty(a.get());
-  reader.SetPending(first);
-
   Sha256 tar_hash;
   std::string decompress_error;
-  std::vector<unsigned char> out(kChunk);
-  auto fail_from_archive = [&](const char* step) {
-    if (reader.error()) std::rethrow_exception(reader.error());
-    const char* message = archive_error_string(a.get());
-    decompress_error = std::string(step) + ": " + (message ? message : "unknown error");
+  const std::unique_ptr<Decompressor> decompressor =
+      MakeDecompressor(gzip ? Compression::kGzip : Compression::kZstd);
+  const Decompressor::Sink sink = [&](const unsigned char* data, std::size_t n) {
+    tar_hash.Update(data, n);
+    WriteAll(out_fd, data, n, layer, sigpipe, budget);
+    stats.tar_bytes += n;
   };
-  if (archive_read_open(a.get(), &reader, nullptr, &BlobReader::Callback, nullptr) != ARCHIVE_OK) {
-    fail_from_archive("cannot open the compressed stream");
-  } else {
-    struct archive_entry* entry = nullptr;
-    const int header = archive_read_next_header(a.get(), &entry);
-    if (header == ARCHIVE_OK || header == ARCHIVE_WARN) {
-      while (true) {
-        const la_ssize_t n = archive_read_data(a.get(), out.data(), out.size());
-        if (n < 0) {
-          fail_from_archive("cannot decompress");
-          break;
-        }
-        if (n == 0) break;
-        tar_hash.Update(out.data(), static_cast<std::size_t>(n));
-        WriteAll(out_fd, out.data(), static_cast<std::size_t>(n), layer, sigpipe, budget);
-        stats.tar_bytes += static_cast<std::uint64_t>(n);
-      }
-    } else if (header != ARCHIVE_EOF) {
-      fail_from_archive("cannot decompress");
+  try {
+    for (std::size_t n = first; n > 0; n = reader.ReadChunk()) {
+      decompressor->Feed(reader.data(), n, sink);
     }
+    decompressor->Finish();
+  } catch (const DecompressError& e) {
+    decompress_error = e.what();
   }
-  a.reset();
   reader.Drain();  // the digest covers the whole blob, also what follows the compressed stream
   stats.blob_bytes = reader.bytes();
   const std::string blob_hex = reader.HexDigest();

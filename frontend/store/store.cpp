@@ -75,22 +75,34 @@ void MakeDir(const std::string& path, mode_t mode, const Owner& owner) {
     throw Error(Errno("chown " + path));
 }
 
-void WriteFileAtomically(const std::string& path, const std::string& content, const Owner& owner) {
-  const std::string tmp = path + ".tmp";
-  ipc::UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
-  if (!fd) throw Error(Errno("cannot write " + tmp));
+namespace {
+
+void WriteWhole(const std::string& path, const std::string& content, const Owner& owner,
+                bool durable) {
+  ipc::UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
+  if (!fd) throw Error(Errno("cannot write " + path));
   std::size_t done = 0;
   while (done < content.size()) {
     const ssize_t n = write(fd.get(), content.data() + done, content.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw Error(Errno("cannot write " + tmp));
+    if (n <= 0) throw Error(Errno("cannot write " + path));
     done += static_cast<std::size_t>(n);
   }
   if (geteuid() == 0 && (owner.uid != 0 || owner.gid != 0))
     (void)!fchown(fd.get(), owner.uid, owner.gid);
-  if (fsync(fd.get()) != 0) throw Error(Errno("cannot sync " + tmp));
-  fd.Reset();
+  if (durable && fsync(fd.get()) != 0) throw Error(Errno("cannot sync " + path));
+}
+
+}  // namespace
+
+void WriteFileAtomically(const std::string& path, const std::string& content, const Owner& owner) {
+  const std::string tmp = path + ".tmp";
+  WriteWhole(tmp, content, owner, /*durable=*/true);
   if (rename(tmp.c_str(), path.c_str()) != 0) throw Error(Errno("cannot rename " + tmp));
+}
+
+void WriteNewFile(const std::string& path, const std::string& content, const Owner& owner) {
+  WriteWhole(path, content, owner, /*durable=*/false);
 }
 
 std::string ReadFile(const std::string& path) {

@@ -53,6 +53,9 @@ Owner StoreOwner(const Paths& p);
 void MakeDir(const std::string& path, mode_t mode, const Owner& owner);
 // Writes a file durably: write to PATH.tmp, fsync, rename.
 void WriteFileAtomically(const std::string& path, const std::string& content, const Owner& owner);
+// Writes a file in a directory nobody else sees yet (a work dir before its rename), without
+// fsync: for what a host crash makes useless anyway (an image's record: its mount is gone too).
+void WriteNewFile(const std::string& path, const std::string& content, const Owner& owner);
 std::string ReadFile(const std::string& path);
 
 // flock on a file under STORE/locks. Released when destroyed (or when the process dies).

@@ -331,5 +331,18 @@ TEST_F(CreateTest, TinyAndUncompressedLayers) {
   EXPECT_EQ(fs::file_size(r / "0.5mb-file"), 512000u);
 }
 
+// A create from cached layers needs no network: libcurl (and what it pulls in: TLS, LDAP,
+// Kerberos, SSH) is not even loaded, nor libarchive. The dynamic loader says what it loads.
+TEST_F(CreateTest, AWarmCreateLoadsNoNetworkOrArchiveLibrary) {
+  ASSERT_TRUE(CreateOk(OciFixture("alpine"), "cold").is_object());
+  auto r = RunCmd({"env", "LD_DEBUG=libs", GrootfsBin(), "--store", store_, "create",
+                   OciFixture("alpine"), "warm"});
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  EXPECT_NE(r.err.find("libc.so.6"), std::string::npos) << "no loader output?\n" << r.err;
+  EXPECT_EQ(r.err.find("libcurl"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("libarchive"), std::string::npos) << r.err;
+  EXPECT_TRUE(MountAt(RootfsOf("warm")).has_value());
+}
+
 }  // namespace
 }  // namespace grootfs_it

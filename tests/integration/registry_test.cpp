@@ -97,6 +97,33 @@ TEST_F(RegistryTest, ManyLayersDownloadInParallel) {
   EXPECT_EQ(sh.out, "walla\n") << sh.Describe();
 }
 
+// By tag, a create whose layers are cached asks for the manifest only; by digest, it asks for
+// nothing and does not even load libcurl.
+TEST_F(RegistryTest, CachedLayersByDigestMakeNoRequestAndLoadNoLibcurl) {
+  DockerRegistry reg;
+  ASSERT_TRUE(reg.Start(tmp_ / "reg"));
+  ASSERT_TRUE(PushImage(FixtureImage("alpine"), reg.host() + "/alpine:latest").ok());
+  const std::string tag = "docker://" + reg.host() + "/alpine:latest";
+  ASSERT_TRUE(Create(tag, "cold", {"--insecure-registry", reg.host()}).ok());
+  const int cold = reg.GrootfsRequests();
+  auto r = Create(tag, "by-tag", {"--insecure-registry", reg.host()});
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  EXPECT_EQ(reg.GrootfsRequests(), cold + 1) << reg.Log();
+  EXPECT_EQ(reg.GrootfsRequests("/blobs/"), 2) << "config and layer, once";
+  auto digest = RunCmd({"sh", "-c",
+                        "skopeo inspect --raw --tls-verify=false docker://" + reg.host() +
+                            "/alpine:latest | sha256sum"});
+  ASSERT_TRUE(digest.ok()) << digest.Describe();
+  const std::string ref = "docker://" + reg.host() + "/alpine@sha256:" + digest.out.substr(0, 64);
+  const int before = reg.GrootfsRequests();
+  r = Create(ref, "by-digest", {"--insecure-registry", reg.host()}, {"LD_DEBUG=libs"});
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  EXPECT_NE(r.err.find("libc.so.6"), std::string::npos) << "no loader output?\n" << r.err;
+  EXPECT_EQ(r.err.find("libcurl"), std::string::npos) << r.err;
+  EXPECT_EQ(reg.GrootfsRequests(), before) << reg.Log();
+  ExpectShellRuns("by-digest");
+}
+
 // An OCI index of alpine (for this host) and garden-busybox (for another platform).
 std::string MakeIndexLayout(const fs::path& dir, const std::vector<std::string>& platforms) {
   CopyLayout(FixtureImage("alpine"), dir);
