@@ -53,6 +53,9 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${GROOTFS_PACKAGE_MAINTAINER}")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)  # Depends from the binaries' libraries (dpkg-shlibdeps)
+# ... and libcurl, which grootfs loads (dlopen) only when it reaches a registry, so
+# dpkg-shlibdeps cannot see it.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libcurl4 (>= 7.74.0)")
 # init-store --store-size-bytes runs mkfs.xfs; disk limits on btrfs need its quotas enabled.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "xfsprogs")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "apparmor, btrfs-progs")

@@ -63,7 +63,7 @@ grep -qE '^Description: .+' <<<"$control" || fail "no Description"
 depends=$(sed -n 's/^Depends: //p' <<<"$control")
 # The helper runs no libseccomp (its filters are compiled at build time) and grootfs-unpack
 # is static: neither library is a dependency of theirs.
-for lib in libcap2 libc6 libstdc++6; do
+for lib in libcap2 libc6 libstdc++6 libcurl4 libisal2; do
   grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib: $depends"
 done
 
