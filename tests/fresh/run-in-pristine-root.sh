@@ -16,7 +16,7 @@
 # Every process started inside is killed when CMD ends (the pid namespace goes with it).
 set -euo pipefail
 
-usage() { sed -n '7,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '8,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [[ $(id -u) -eq 0 ]] || { echo "run-in-pristine-root: run me as root" >&2; exit 1; }
 (($# >= 1)) || usage
 
