@@ -29,7 +29,9 @@ WHITEOUT, OPAQUE = b".wh.", b".wh..wh..opq"
 def run(argv, **kw):
     r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
     if r.returncode != 0:
+        # grootfs says why on stdout (Garden's contract), other tools on stderr.
         raise RuntimeError(f"{' '.join(map(str, argv))}: exit {r.returncode}\n"
+                           f"{r.stdout.decode(errors='replace')}"
                            f"{r.stderr.decode(errors='replace')}")
     return r.stdout
 
