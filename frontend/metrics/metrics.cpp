@@ -101,19 +101,16 @@ void Finish(bool success, const std::string& error, std::chrono::nanoseconds too
   if (s.textfile.empty()) return;
   s.run.success = success;
   // The file is the operator's (the textfile collector's directory is usually root's): written
-  // with the invoking user's identity again, not the store owner's the command took.
-  const uid_t euid = geteuid();
-  const gid_t egid = getegid();
-  const bool switched =
-      euid != getuid() && setresgid(-1, getgid(), -1) == 0 && setresuid(-1, getuid(), -1) == 0;
+  // with the invoking user's identity again, not the store owner's the command took. This is
+  // the command's last act (main.cpp), so the ids are not changed back.
+  if (geteuid() != getuid()) {
+    (void)!setresgid(static_cast<gid_t>(-1), getgid(), static_cast<gid_t>(-1));
+    (void)!setresuid(static_cast<uid_t>(-1), getuid(), static_cast<uid_t>(-1));
+  }
   try {
     UpdateTextfile(s.textfile, s.run);
   } catch (const std::exception& e) {
     Logger::Get().Error("metrics-textfile-not-written", {{"error", e.what()}});
-  }
-  if (switched) {
-    (void)!setresuid(-1, euid, -1);
-    (void)!setresgid(-1, egid, -1);
   }
 }
 

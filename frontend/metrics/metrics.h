@@ -26,7 +26,8 @@ void Duration(const std::string& name, std::chrono::nanoseconds d);
 void Bytes(const std::string& name, std::uint64_t bytes);
 
 // The end of the command: the counters, the Error envelope (with `error`'s text) when it
-// failed, COMMAND's duration metric when it succeeded, then the textfile.
+// failed, COMMAND's duration metric when it succeeded, then the textfile, written as the
+// invoking user (root again after ActAsStoreOwner). The command's last call.
 void Finish(bool success, const std::string& error, std::chrono::nanoseconds took);
 
 // The dropsonde name of a command's duration ("create" -> "ImageCreationTime"), "" for none.
