@@ -31,7 +31,7 @@ std::string DefaultHelperPath() {
 }
 
 std::unique_ptr<HelperClient> HelperClient::Start(const std::string& helper_bin,
-                                                  const std::string& store) {
+                                                  const std::string& store, Hello hello) {
   const std::string path = helper_bin.empty() ? DefaultHelperPath() : helper_bin;
   if (access(path.c_str(), X_OK) != 0)
     throw Error("cannot run grootfs-helper at " + path + ": " + std::strerror(errno));
@@ -78,8 +78,24 @@ std::unique_ptr<HelperClient> HelperClient::Start(const std::string& helper_bin,
   std::unique_ptr<HelperClient> client(
       new HelperClient(std::move(pair->first), std::move(err_read), pid));
   auto payload = ipc::EncodeHello(store);
-  client->Call(ipc::Op::kHello, payload, -1);
+  if (hello == Hello::kAwait) {
+    client->Call(ipc::Op::kHello, payload, -1);
+  } else {
+    if (auto sent = ipc::SendRequest(client->channel_.get(), ipc::Op::kHello, payload, {}); !sent)
+      throw Error(client->EndReason(sent.error().text));
+    client->hello_pending_ = true;
+  }
   return client;
+}
+
+std::unique_ptr<HelperClient> HelperClient::StartEarly(const std::string& helper_bin,
+                                                       const std::string& store) {
+  try {
+    return Start(helper_bin, store, Hello::kLater);
+  } catch (const std::exception& e) {
+    Logger::Get().Debug("helper-not-started-early", {{"error", e.what()}});
+    return nullptr;
+  }
 }
 
 HelperClient::HelperClient(ipc::UniqueFd channel, ipc::UniqueFd stderr_pipe, pid_t pid)
@@ -91,7 +107,10 @@ HelperClient::~HelperClient() {
   while (start < stderr_text_.size()) {
     std::size_t end = stderr_text_.find('\n', start);
     if (end == std::string::npos) end = stderr_text_.size();
-    if (end > start)
+    // An early helper that was never asked anything failed no request: its lines are a hint.
+    if (end > start && hello_pending_)
+      Logger::Get().Debug("helper-stderr", {{"line", stderr_text_.substr(start, end - start)}});
+    else if (end > start)
       Logger::Get().Error("helper-stderr", {{"line", stderr_text_.substr(start, end - start)}});
     start = end + 1;
   }
@@ -103,7 +122,7 @@ void HelperClient::Finish() {
   if (finished_) return;
   finished_ = true;
   lifetime::RemoveHelper(pid_);  // before the channel's fd number can be reused
-  channel_.Reset();  // the helper sees EOF and exits
+  channel_.Reset();              // the helper sees EOF and exits
   while (waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
   }
   // The helper is gone; whatever it wrote is in the pipe. Non-blocking, so a child of the helper
@@ -142,10 +161,18 @@ std::vector<std::byte> HelperClient::Call(ipc::Op op, const std::vector<std::byt
   if (finished_) throw Error(EndReason(""));
   std::vector<int> fds;
   if (fd >= 0) fds.push_back(fd);
+  if (hello_pending_) {  // the session's acceptance first: a refused Hello ends it
+    hello_pending_ = false;
+    (void)AwaitReply(ipc::Op::kHello);
+  }
   // A helper that died (at start-up, or on a request) wrote its reason on stderr: that is the
   // error, in one line, with or without a log file.
   if (auto sent = ipc::SendRequest(channel_.get(), op, payload, fds); !sent)
     throw Error(EndReason(sent.error().text));
+  return AwaitReply(op);
+}
+
+std::vector<std::byte> HelperClient::AwaitReply(ipc::Op op) {
   auto reply = ipc::ReceiveReply(channel_.get(), op);
   if (!reply) throw Error(EndReason(reply.error().text));
   if (reply->header.status != 0) {
@@ -191,8 +218,8 @@ void HelperClient::UnmountRootfs(ipc::Area area, const std::string& name) {
 
 void HelperClient::UnmountMovedMount(std::uint64_t mount_id) {
   // The place is a fresh name, so only the moved mount is looked for.
-  ipc::Request req{ipc::Area::kTmp, "moved-mount-" + std::to_string(getpid()), {}, ipc::kMovedMount,
-                   mount_id};
+  ipc::Request req{
+      ipc::Area::kTmp, "moved-mount-" + std::to_string(getpid()), {}, ipc::kMovedMount, mount_id};
   (void)Call(ipc::Op::kUnmountRootfs, ipc::Encode(req), -1);
 }
 

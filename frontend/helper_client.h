@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "ipc/codec.h"
 #include "frontend/util/error.h"
+#include "ipc/codec.h"
 #include "ipc/unique_fd.h"
 
 namespace grootfs::frontend {
@@ -26,9 +26,18 @@ class HelperError : public Error {
 
 class HelperClient {
  public:
+  // kAwait: Start returns once the helper has accepted the session. kLater: Start returns as
+  // soon as Hello is sent, so the helper's start-up overlaps the caller's own work; its reply
+  // is read (and a refusal thrown) by the first request.
+  enum class Hello { kAwait, kLater };
   // Starts the helper and opens a session on the store (Hello).
   static std::unique_ptr<HelperClient> Start(const std::string& helper_bin,
-                                             const std::string& store);
+                                             const std::string& store, Hello hello = Hello::kAwait);
+  // Start with Hello::kLater for a command that will most likely need the helper; nullptr when
+  // it cannot even be started (the caller starts it again when it does need it, which then
+  // throws why). An early helper never asked anything logs its stderr at debug level only.
+  static std::unique_ptr<HelperClient> StartEarly(const std::string& helper_bin,
+                                                  const std::string& store);
   ~HelperClient();  // ends the session, reaps the helper and relays its stderr to the log
   HelperClient(const HelperClient&) = delete;
   HelperClient& operator=(const HelperClient&) = delete;
@@ -56,6 +65,8 @@ class HelperClient {
  private:
   HelperClient(ipc::UniqueFd channel, ipc::UniqueFd stderr_pipe, pid_t pid);
   std::vector<std::byte> Call(ipc::Op op, const std::vector<std::byte>& payload, int fd);
+  // Reads the reply to `op`; throws the helper's refusal or why the session ended.
+  std::vector<std::byte> AwaitReply(ipc::Op op);
   // Ends the session once: closes the channel, reaps the helper, keeps what it wrote on stderr.
   void Finish();
   // Why the helper ended the session without a reply: the last line it wrote on stderr (its
@@ -67,7 +78,8 @@ class HelperClient {
   ipc::UniqueFd stderr_pipe_;
   pid_t pid_;
   bool finished_ = false;
-  int status_ = 0;  // waitpid's
+  bool hello_pending_ = false;  // Hello sent, its reply not read yet
+  int status_ = 0;              // waitpid's
   std::string stderr_text_;
 };
 

@@ -302,6 +302,8 @@ int Create(const Invocation& inv) {
   const DiskLimit disk = DiskLimitFor(inv, p);
   struct stat st {};
   if (lstat(p.image(id).c_str(), &st) == 0) throw Error("image " + id + " already exists");
+  // The helper starts while the image is read and its layers are found (every create needs it).
+  std::unique_ptr<HelperClient> early = HelperClient::StartEarly(inv.helper_bin, p.root);
 
   auto& log = Logger::Get();
   log.Info("starting", {{"image", ref_text}, {"id", id}});
@@ -334,7 +336,7 @@ int Create(const Invocation& inv) {
       continue;
     }
     const std::vector<std::string> keys = store::MountOrder(records);
-    auto helper = HelperClient::Start(inv.helper_bin, p.root);
+    auto helper = early ? std::move(early) : HelperClient::Start(inv.helper_bin, p.root);
     (void)store::SweepTmp(p, *helper);  // whatever a killed command left half-made
     store::WorkDir work(p, *helper, disk.backend == store::QuotaBackend::kBtrfs);
     const std::string accounted_by = ApplyQuota(*helper, work, disk, quota);

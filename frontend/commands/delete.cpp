@@ -7,8 +7,8 @@
 #include "frontend/commands/commands.h"
 #include "frontend/image_id.h"
 #include "frontend/log.h"
-#include "frontend/store/moved_mounts.h"
 #include "frontend/store/mounts.h"
+#include "frontend/store/moved_mounts.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -33,26 +33,32 @@ int Delete(const Invocation& inv) {
   if (inv.args.size() != 1) throw Error("usage: grootfs delete ID|PATH");
   const store::Paths p{inv.store};
   const std::string id = ImageIdFromArg(inv, inv.args[0]);
-  struct stat st{};
+  struct stat st {};
   if (stat(p.root.c_str(), &st) != 0) {
     Logger::Get().Info("store-missing", {{"store", p.root}});
     return 0;
   }
   if (!store::IsStore(p)) throw Error(p.root + " is not a grootfs store");
+  // The helper starts while the checks below run (its start-up is most of a delete's time).
+  auto helper = HelperClient::StartEarly(inv.helper_bin, p.root);
+  auto need_helper = [&]() -> HelperClient& {
+    if (!helper) helper = HelperClient::Start(inv.helper_bin, p.root);
+    return *helper;
+  };
+  const std::vector<store::Mount> mounts = store::ReadMounts();
   // A rootfs a user moved away (with its image, perhaps) is still the store's to unmount.
-  const bool moved = !store::MovedMounts(p).empty();
+  const bool moved = !store::MovedMounts(p, mounts).empty();
   if (lstat(p.image(id).c_str(), &st) != 0) {
-    if (moved) (void)store::UnmountMovedMounts(p, *HelperClient::Start(inv.helper_bin, p.root));
+    if (moved) (void)store::UnmountMovedMounts(p, need_helper());
     Logger::Get().Info("image-not-found", {{"id", id}, {"warning", "nothing to delete"}});
     return 0;
   }
-  if (const auto foreign = store::ForeignMountsIn(p.image(id)); !foreign.empty())
+  if (const auto foreign = store::ForeignMountsIn(p.image(id), mounts); !foreign.empty())
     throw Error("cannot delete image " + id + ": " + foreign.front() +
                 " is mounted inside it (not by grootfs); unmount it, then delete again");
-  auto helper = HelperClient::Start(inv.helper_bin, p.root);
-  if (moved) (void)store::UnmountMovedMounts(p, *helper);
+  if (moved) (void)store::UnmountMovedMounts(p, need_helper());
   store::FileLock store_lock(p, "store", store::FileLock::Mode::kShared);
-  if (!store::Discard(p, *helper, p.image(id)))
+  if (!store::Discard(p, need_helper(), p.image(id)))
     Logger::Get().Info("image-not-found", {{"id", id}, {"warning", "deleted concurrently"}});
   (void)store::SweepTmp(p, *helper);
   Logger::Get().Info("ending", {{"id", id}});

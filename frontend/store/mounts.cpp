@@ -45,12 +45,16 @@ std::string Canonical(const std::string& path) {
   return std::string(real) + path.substr(slash);
 }
 
-std::vector<Mount> MountsBeneath(const std::string& path) {
+std::vector<Mount> MountsBeneath(const std::string& path, std::vector<Mount> all) {
   const std::string dir = Canonical(path);
   std::vector<Mount> found;
-  for (Mount& m : ReadMounts())
+  for (Mount& m : all)
     if (m.point == dir || m.point.starts_with(dir + "/")) found.push_back(std::move(m));
   return found;
+}
+
+std::vector<Mount> MountsBeneath(const std::string& path) {
+  return MountsBeneath(path, ReadMounts());
 }
 
 }  // namespace
@@ -79,10 +83,14 @@ std::vector<std::string> MountsAtOrBeneath(const std::string& dir) {
 }
 
 std::vector<std::string> ForeignMountsIn(const std::string& path) {
+  return ForeignMountsIn(path, ReadMounts());
+}
+
+std::vector<std::string> ForeignMountsIn(const std::string& path, const std::vector<Mount>& all) {
   const std::string dir = Canonical(path);
   std::vector<std::string> foreign;
   bool ours_seen = false;
-  for (const Mount& m : MountsBeneath(dir)) {
+  for (const Mount& m : MountsBeneath(dir, all)) {
     if (m.point == dir + "/rootfs" && m.fstype == "overlay" && !ours_seen) {
       ours_seen = true;  // the first overlay on rootfs is the one MountRootfs made
       continue;

@@ -9,8 +9,8 @@
 namespace grootfs::frontend::store {
 
 struct Mount {
-  std::uint64_t id;    // the kernel's mount id
-  std::string point;   // its mount point, unescaped
+  std::uint64_t id;   // the kernel's mount id
+  std::string point;  // its mount point, unescaped
   std::string fstype;
   std::string source;  // grootfs-store:TAG for a rootfs the helper made
 };
@@ -25,6 +25,8 @@ std::vector<std::string> MountsAtOrBeneath(const std::string& dir);
 // Mount points inside an image or work directory that grootfs did not make: everything at or
 // beneath `dir` except one overlay exactly on `dir`/rootfs.
 std::vector<std::string> ForeignMountsIn(const std::string& dir);
+// The same from a list ReadMounts() gave (one read of mountinfo for several questions).
+std::vector<std::string> ForeignMountsIn(const std::string& dir, const std::vector<Mount>& all);
 
 // For delete-store: detaches every mount beneath `root` (not root itself), deepest first, each
 // reached by openat2 beneath the store without following a symlink and unmounted through

@@ -22,9 +22,11 @@ bool AtAPlace(const std::string& root, const std::string& point) {
 
 }  // namespace
 
-std::vector<Mount> MovedMounts(const Paths& p) {
+std::vector<Mount> MovedMounts(const Paths& p) { return MovedMounts(p, ReadMounts()); }
+
+std::vector<Mount> MovedMounts(const Paths& p, const std::vector<Mount>& all) {
   std::vector<Mount> moved;
-  struct stat st{};
+  struct stat st {};
   char* real = realpath(p.root.c_str(), nullptr);
   if (real == nullptr || stat(real, &st) != 0) {
     std::free(real);
@@ -37,7 +39,7 @@ std::vector<Mount> MovedMounts(const Paths& p) {
   std::ifstream marker(p.marker());
   for (std::string line; std::getline(marker, line);)
     if (line.starts_with("tag:")) tag = line.substr(4);
-  for (const Mount& m : ReadMounts())
+  for (const Mount& m : all)
     if (m.fstype == "overlay" && m.source == "grootfs-store:" + tag && !AtAPlace(root, m.point))
       moved.push_back(m);
   return moved;

@@ -13,6 +13,8 @@ namespace grootfs::frontend::store {
 // The store's mounts that are not at STORE/images/*/rootfs nor STORE/tmp/*/rootfs. A hint read
 // from /proc/self/mountinfo: the helper checks each mount by its id before it unmounts it.
 std::vector<Mount> MovedMounts(const Paths& p);
+// The same from a list ReadMounts() gave.
+std::vector<Mount> MovedMounts(const Paths& p, const std::vector<Mount>& all);
 
 // Asks the helper to unmount each of them, best effort (a failure is logged); returns the
 // mount points of those still there afterwards.
