@@ -161,15 +161,19 @@ std::vector<std::byte> HelperClient::Call(ipc::Op op, const std::vector<std::byt
   if (finished_) throw Error(EndReason(""));
   std::vector<int> fds;
   if (fd >= 0) fds.push_back(fd);
-  if (hello_pending_) {  // the session's acceptance first: a refused Hello ends it
-    hello_pending_ = false;
-    (void)AwaitReply(ipc::Op::kHello);
-  }
+  Ready();  // the session's acceptance first: a refused Hello ends it
   // A helper that died (at start-up, or on a request) wrote its reason on stderr: that is the
   // error, in one line, with or without a log file.
   if (auto sent = ipc::SendRequest(channel_.get(), op, payload, fds); !sent)
     throw Error(EndReason(sent.error().text));
   return AwaitReply(op);
+}
+
+void HelperClient::Ready() {
+  if (finished_) throw Error(EndReason(""));
+  if (!hello_pending_) return;
+  hello_pending_ = false;
+  (void)AwaitReply(ipc::Op::kHello);
 }
 
 std::vector<std::byte> HelperClient::AwaitReply(ipc::Op op) {

@@ -39,6 +39,9 @@ class HelperClient {
   static std::unique_ptr<HelperClient> StartEarly(const std::string& helper_bin,
                                                   const std::string& store);
   ~HelperClient();  // ends the session, reaps the helper and relays its stderr to the log
+  // Returns once the helper has accepted the session (at once unless started with kLater);
+  // throws its refusal, or why it ended. Call it before a step that needs the helper to finish.
+  void Ready();
   HelperClient(const HelperClient&) = delete;
   HelperClient& operator=(const HelperClient&) = delete;
 

@@ -337,6 +337,7 @@ int Create(const Invocation& inv) {
     }
     const std::vector<std::string> keys = store::MountOrder(records);
     auto helper = early ? std::move(early) : HelperClient::Start(inv.helper_bin, p.root);
+    helper->Ready();  // before anything is made that only the helper can take away
     (void)store::SweepTmp(p, *helper);  // whatever a killed command left half-made
     store::WorkDir work(p, *helper, disk.backend == store::QuotaBackend::kBtrfs);
     const std::string accounted_by = ApplyQuota(*helper, work, disk, quota);

@@ -43,6 +43,7 @@ int Delete(const Invocation& inv) {
   auto helper = HelperClient::StartEarly(inv.helper_bin, p.root);
   auto need_helper = [&]() -> HelperClient& {
     if (!helper) helper = HelperClient::Start(inv.helper_bin, p.root);
+    helper->Ready();  // a helper that cannot work fails the delete before anything moves
     return *helper;
   };
   const std::vector<store::Mount> mounts = store::ReadMounts();
