@@ -81,9 +81,9 @@ std::unique_ptr<HelperClient> HelperClient::Start(const std::string& helper_bin,
   if (hello == Hello::kAwait) {
     client->Call(ipc::Op::kHello, payload, -1);
   } else {
+    client->hello_pending_ = true;  // from here its stderr is a hint until a request is made
     if (auto sent = ipc::SendRequest(client->channel_.get(), ipc::Op::kHello, payload, {}); !sent)
       throw Error(client->EndReason(sent.error().text));
-    client->hello_pending_ = true;
   }
   return client;
 }
@@ -122,7 +122,7 @@ void HelperClient::Finish() {
   if (finished_) return;
   finished_ = true;
   lifetime::RemoveHelper(pid_);  // before the channel's fd number can be reused
-  channel_.Reset();              // the helper sees EOF and exits
+  channel_.Reset();  // the helper sees EOF and exits
   while (waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
   }
   // The helper is gone; whatever it wrote is in the pipe. Non-blocking, so a child of the helper
@@ -222,8 +222,8 @@ void HelperClient::UnmountRootfs(ipc::Area area, const std::string& name) {
 
 void HelperClient::UnmountMovedMount(std::uint64_t mount_id) {
   // The place is a fresh name, so only the moved mount is looked for.
-  ipc::Request req{
-      ipc::Area::kTmp, "moved-mount-" + std::to_string(getpid()), {}, ipc::kMovedMount, mount_id};
+  ipc::Request req{ipc::Area::kTmp, "moved-mount-" + std::to_string(getpid()), {}, ipc::kMovedMount,
+                   mount_id};
   (void)Call(ipc::Op::kUnmountRootfs, ipc::Encode(req), -1);
 }
 

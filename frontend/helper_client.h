@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "frontend/util/error.h"
 #include "ipc/codec.h"
+#include "frontend/util/error.h"
 #include "ipc/unique_fd.h"
 
 namespace grootfs::frontend {
@@ -82,7 +82,7 @@ class HelperClient {
   pid_t pid_;
   bool finished_ = false;
   bool hello_pending_ = false;  // Hello sent, its reply not read yet
-  int status_ = 0;              // waitpid's
+  int status_ = 0;  // waitpid's
   std::string stderr_text_;
 };
 

@@ -7,8 +7,8 @@
 #include "frontend/commands/commands.h"
 #include "frontend/image_id.h"
 #include "frontend/log.h"
-#include "frontend/store/mounts.h"
 #include "frontend/store/moved_mounts.h"
+#include "frontend/store/mounts.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -33,7 +33,7 @@ int Delete(const Invocation& inv) {
   if (inv.args.size() != 1) throw Error("usage: grootfs delete ID|PATH");
   const store::Paths p{inv.store};
   const std::string id = ImageIdFromArg(inv, inv.args[0]);
-  struct stat st {};
+  struct stat st{};
   if (stat(p.root.c_str(), &st) != 0) {
     Logger::Get().Info("store-missing", {{"store", p.root}});
     return 0;

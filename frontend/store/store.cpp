@@ -4,13 +4,13 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <fstream>
-#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -54,10 +54,20 @@ void RequireStore(const Paths& p) {
 }
 
 std::string RandomName() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  // getrandom(2) directly: std::random_device probes the CPU (cpuid, which traps in a VM) first.
+  unsigned char bytes[16];
+  std::size_t got = 0;
+  while (got < sizeof bytes) {
+    const ssize_t n = getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n < 0 && errno != EINTR) throw Error(Errno("getrandom"));
+    if (n > 0) got += static_cast<std::size_t>(n);
+  }
   static const char* hex = "0123456789abcdef";
   std::string s;
-  for (int i = 0; i < 32; ++i) s += hex[rng() & 15];
+  for (unsigned char b : bytes) {
+    s += hex[b >> 4];
+    s += hex[b & 15];
+  }
   return s;
 }
 
