@@ -74,6 +74,7 @@ struct Stream::Impl {
   std::optional<std::uint64_t> remaining;  // body bytes still to come when read directly
   bool done = false;
   bool reusable = false;
+  bool failed = false;  // a read threw: the connection is in no state to be reused
   long status = 0;
   std::vector<std::pair<std::string, std::string>> headers;
 
@@ -185,7 +186,7 @@ struct Stream::Impl {
 
   // Reads a small rest of an unread body so that the connection can serve the next request.
   void Drain() {
-    if (done || !remaining || *remaining > kDrainLimit) return;
+    if (done || failed || !remaining || *remaining > kDrainLimit) return;
     try {
       std::vector<char> sink(static_cast<std::size_t>(*remaining));
       stall = std::min(stall, std::chrono::seconds(5));
@@ -225,7 +226,7 @@ Stream::Stream(const Request& request) : impl_(std::make_unique<Impl>()) {
 Stream::~Stream() {
   Impl& s = *impl_;
   s.Drain();
-  if (s.done && s.reusable && s.connection) Connection::PutIdle(std::move(s.connection));
+  if (s.done && s.reusable && !s.failed && s.connection) Connection::PutIdle(std::move(s.connection));
 }
 
 long Stream::status() const { return impl_->status; }
@@ -259,7 +260,12 @@ std::optional<std::uint64_t> Stream::ContentLength() const {
 std::size_t Stream::Read(void* buffer, std::size_t size) {
   Impl& s = *impl_;
   if (size == 0 || s.done) return 0;
-  return s.remaining ? s.ReadDirect(buffer, size) : s.ReadParsed(buffer, size);
+  try {
+    return s.remaining ? s.ReadDirect(buffer, size) : s.ReadParsed(buffer, size);
+  } catch (...) {
+    s.failed = true;
+    throw;
+  }
 }
 
 std::string Stream::ReadAll(std::size_t limit, const std::string& what) {
