@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -32,8 +31,6 @@ using Kind = TransferError::Kind;
 constexpr std::size_t kMaxIdlePerKey = 8;
 constexpr const char* kSystemCaFile = "/etc/ssl/certs/ca-certificates.crt";
 constexpr const char* kSystemCaDir = "/etc/ssl/certs";
-
-std::atomic<int> opened{0};
 
 std::string Unbracketed(const std::string& host) {
   return host.size() >= 2 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
@@ -103,9 +100,9 @@ std::shared_ptr<ssl::context> MakeContext(const TlsConfig& tls) {
     const std::string& key = tls.client_key.empty() ? tls.client_cert : tls.client_key;
     if (SSL_CTX_use_certificate_chain_file(ctx, tls.client_cert.c_str()) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
-      throw TransferError("TLS", "cannot use the client certificate " + tls.client_cert + ": " +
-                                     OpenSslError(),
-                          Kind::kTls);
+      throw TransferError(
+          "TLS", "cannot use the client certificate " + tls.client_cert + ": " + OpenSslError(),
+          Kind::kTls);
     }
   }
   return context;
@@ -193,7 +190,8 @@ void Connection::Impl::ConnectTcp(const Endpoint& endpoint, std::chrono::seconds
   tcp::resolver resolver(io);
   error_code ec;
   const auto addresses = resolver.resolve(host, port, tcp::resolver::numeric_service, ec);
-  if (ec) throw TransferError(where, "could not resolve " + what + ": " + ec.message(), Kind::kResolve);
+  if (ec)
+    throw TransferError(where, "could not resolve " + what + ": " + ec.message(), Kind::kResolve);
   ec = asio::error::host_not_found;
   for (const auto& entry : addresses) {
     plain.emplace(io);
@@ -206,15 +204,14 @@ void Connection::Impl::ConnectTcp(const Endpoint& endpoint, std::chrono::seconds
       done = true;
     });
     if (!Run(done, timeout)) {
-      throw TransferError(where,
-                          "connection to " + what + " timed out after " +
-                              std::to_string(timeout.count()) + " s",
-                          Kind::kStalled);
+      throw TransferError(
+          where,
+          "connection to " + what + " timed out after " + std::to_string(timeout.count()) + " s",
+          Kind::kStalled);
     }
     if (!ec) break;
   }
   if (ec) throw TransferError(where, "connecting to " + what + ": " + ec.message(), Kind::kConnect);
-  ++opened;
   plain->set_option(tcp::no_delay(true), ec);
   plain->set_option(asio::socket_base::keep_alive(true), ec);
 }
@@ -254,8 +251,9 @@ void Connection::Impl::Tunnel(const Endpoint& endpoint, std::chrono::seconds tim
   const std::size_t space = answer.find(' ');
   const std::string status = space == std::string::npos ? "" : answer.substr(space + 1, 3);
   if (answer.compare(0, 5, "HTTP/") != 0 || status.empty() || status[0] != '2') {
-    throw TransferError(where, "the proxy refused the tunnel (" + answer.substr(0, answer.find('\r')) + ")",
-                        Kind::kConnect);
+    throw TransferError(
+        where, "the proxy refused the tunnel (" + answer.substr(0, answer.find('\r')) + ")",
+        Kind::kConnect);
   }
 }
 
@@ -282,16 +280,16 @@ void Connection::Impl::Handshake(const Endpoint& endpoint, std::chrono::seconds 
     done = true;
   });
   if (!Run(done, timeout)) {
-    throw TransferError(where, "the TLS handshake timed out after " +
-                                   std::to_string(timeout.count()) + " s",
-                        Kind::kStalled);
+    throw TransferError(
+        where, "the TLS handshake timed out after " + std::to_string(timeout.count()) + " s",
+        Kind::kStalled);
   }
   if (!ec) return;
   const long verify = SSL_get_verify_result(ssl);
   if (endpoint.tls.verify && verify != X509_V_OK) {
-    throw TransferError(where, std::string("SSL certificate problem: ") +
-                                   X509_verify_cert_error_string(verify),
-                        Kind::kTlsVerify);
+    throw TransferError(
+        where, std::string("SSL certificate problem: ") + X509_verify_cert_error_string(verify),
+        Kind::kTlsVerify);
   }
   throw TransferError(where, "TLS handshake: " + ec.message(), Kind::kTls);
 }
@@ -391,7 +389,5 @@ void Connection::PutIdle(std::unique_ptr<Connection> connection) {
   const std::string key = connection->key();
   pool.idle.emplace(key, std::move(connection));
 }
-
-int Connection::Opened() { return opened; }
 
 }  // namespace grootfs::frontend::image::http

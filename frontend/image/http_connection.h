@@ -51,8 +51,6 @@ class Connection {
   static std::unique_ptr<Connection> TakeIdle(const std::string& key);
   // Keeps a connection whose last response was read to its end for the next request.
   static void PutIdle(std::unique_ptr<Connection> connection);
-  // Connections opened by this process so far (for tests and logs).
-  static int Opened();
 
  private:
   Connection();

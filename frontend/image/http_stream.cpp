@@ -69,8 +69,8 @@ struct Stream::Impl {
   std::chrono::seconds stall{30};
   std::optional<Parser> parser;
   std::vector<char> input = std::vector<char>(kInputBuffer);
-  std::size_t begin = 0, end = 0;  // unparsed bytes of input
-  std::size_t received = 0;        // bytes of the response so far
+  std::size_t begin = 0, end = 0;          // unparsed bytes of input
+  std::size_t received = 0;                // bytes of the response so far
   std::optional<std::uint64_t> remaining;  // body bytes still to come when read directly
   bool done = false;
   bool reusable = false;
@@ -202,9 +202,10 @@ Stream::Stream(const Request& request) : impl_(std::make_unique<Impl>()) {
   s.where = request.url.Authority();
   s.stall = std::chrono::seconds(std::max(1L, request.stall_seconds));
   Endpoint endpoint{request.url, request.tls, std::nullopt};
-  endpoint.proxy = RouteFor(request.url, ProxyFromEnvironment(request.url.scheme, [](const char* n) {
-                             return static_cast<const char*>(getenv(n));
-                           }));
+  endpoint.proxy =
+      RouteFor(request.url, ProxyFromEnvironment(request.url.scheme, [](const char* n) {
+                 return static_cast<const char*>(getenv(n));
+               }));
   const std::string head = RequestHead(request, endpoint.proxy);
   const std::string key = endpoint.Key();
   while (true) {
@@ -226,7 +227,8 @@ Stream::Stream(const Request& request) : impl_(std::make_unique<Impl>()) {
 Stream::~Stream() {
   Impl& s = *impl_;
   s.Drain();
-  if (s.done && s.reusable && !s.failed && s.connection) Connection::PutIdle(std::move(s.connection));
+  if (s.done && s.reusable && !s.failed && s.connection)
+    Connection::PutIdle(std::move(s.connection));
 }
 
 long Stream::status() const { return impl_->status; }

@@ -26,7 +26,7 @@ using namespace std::chrono_literals;
 
 // What the server does with one request.
 struct Reply {
-  std::string bytes;         // sent as they are
+  std::string bytes;   // sent as they are
   bool close = false;  // then closes the connection
   bool hold = false;   // then sends nothing more until the client goes
 };
