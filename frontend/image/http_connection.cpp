@@ -258,7 +258,11 @@ void Connection::Impl::Tunnel(const Endpoint& endpoint, std::chrono::seconds tim
 }
 
 void Connection::Impl::Handshake(const Endpoint& endpoint, std::chrono::seconds timeout) {
-  context = ContextFor(endpoint.tls);
+  try {
+    context = ContextFor(endpoint.tls);
+  } catch (const TransferError& e) {
+    throw TransferError(where, e.detail(), e.kind());  // named after the host, not "TLS"
+  }
   tls.emplace(std::move(*plain), *context);
   plain.reset();
   SSL* ssl = tls->native_handle();
