@@ -52,12 +52,12 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # grootfs_VERSION_ARCH.deb
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${GROOTFS_PACKAGE_MAINTAINER}")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)  # Depends from the binaries' libraries (dpkg-shlibdeps)
-# ... and libcurl, which grootfs loads (dlopen) only when it reaches a registry, so
-# dpkg-shlibdeps cannot see it.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libcurl4 (>= 7.74.0)")
-# init-store --store-size-bytes runs mkfs.xfs; disk limits on btrfs need its quotas enabled.
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "xfsprogs")
+# Depends from the binaries' libraries (dpkg-shlibdeps): grootfs links its HTTP client and TLS
+# (Asio, Beast, OpenSSL) in, so libc and ISA-L are all there is.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# init-store --store-size-bytes runs mkfs.xfs; registries' certificates are checked against
+# /etc/ssl/certs; disk limits on btrfs need its quotas enabled.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "xfsprogs, ca-certificates")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "apparmor, btrfs-progs")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${PROJECT_SOURCE_DIR}/packaging/debian/postinst ${PROJECT_SOURCE_DIR}/packaging/debian/prerm

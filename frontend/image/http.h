@@ -1,5 +1,7 @@
-// HTTP(S) over libcurl for the registry client: one request at a time, its body pulled by the
+// HTTP/1.1 and HTTPS for the registry client: one request at a time, its body pulled by the
 // caller (never buffered whole), redirects left to the caller, proxies from the environment.
+// Connections are kept alive and reused (http_connection.h); the transport is Boost.Asio over
+// the statically linked OpenSSL and the parser Boost.Beast's, so no shared library is loaded.
 #pragma once
 
 #include <cstddef>
@@ -50,7 +52,7 @@ struct TlsConfig {
 
 struct ProxyConfig {
   std::string proxy;     // "" for a direct connection
-  std::string no_proxy;  // hosts that bypass the proxy (curl's NOPROXY syntax)
+  std::string no_proxy;  // hosts that bypass the proxy (curl's NOPROXY syntax, http_proxy.h)
 };
 
 // The proxy for a URL scheme from the environment, as curl and Go read it: http_proxy or
@@ -64,7 +66,7 @@ struct Request {
   std::vector<std::string> headers;  // "Name: value"
   std::uint64_t range_start = 0;     // > 0: "Range: bytes=N-"
   TlsConfig tls;
-  // At least this many seconds without a byte ends the transfer (CURLOPT_LOW_SPEED_TIME).
+  // This many seconds without a byte ends the transfer (kStalled).
   long stall_seconds = 30;
 };
 
@@ -86,8 +88,9 @@ class TransferError : public Error {
 };
 
 // One HTTP request. The constructor sends it and waits for the final response's headers
-// (throwing TransferError when there is none); Read then pulls the body. At most ~1 MiB is
-// held at a time: the transfer is paused while the caller does not read.
+// (throwing TransferError when there is none); Read then pulls the body. At most 64 KiB is
+// held at a time: the body is read from the connection when the caller reads, into the caller's
+// buffer when its length is known. A body read to its end returns the connection to the pool.
 class Stream {
  public:
   explicit Stream(const Request& request);

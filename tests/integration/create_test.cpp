@@ -331,8 +331,9 @@ TEST_F(CreateTest, TinyAndUncompressedLayers) {
   EXPECT_EQ(fs::file_size(r / "0.5mb-file"), 512000u);
 }
 
-// A create from cached layers needs no network: libcurl (and what it pulls in: TLS, LDAP,
-// Kerberos, SSH) is not even loaded, nor libarchive. The dynamic loader says what it loads.
+// A create from cached layers loads no network library (the HTTP client is linked in; libcurl,
+// with TLS, LDAP, Kerberos and SSH, used to be loaded), nor libarchive. The dynamic loader says
+// what it loads.
 TEST_F(CreateTest, AWarmCreateLoadsNoNetworkOrArchiveLibrary) {
   ASSERT_TRUE(CreateOk(OciFixture("alpine"), "cold").is_object());
   auto r = RunCmd({"env", "LD_DEBUG=libs", GrootfsBin(), "--store", store_, "create",

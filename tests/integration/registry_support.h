@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "tests/integration/support.h"
@@ -221,6 +222,23 @@ class DockerRegistry {
       std::this_thread::sleep_for(100ms);
     }
     return last;
+  }
+
+  // The TCP connections grootfs's requests came on: distinct client addresses (with their ports)
+  // in the registry's request log. Call after GrootfsRequests, which waits for the log to settle.
+  int GrootfsConnections() const {
+    std::set<std::string> clients;
+    const std::string key = "http.request.remoteaddr=\"";
+    for (const auto& line : Lines(Log())) {
+      const size_t at = line.find(key);
+      if (line.find("http.request.useragent=grootfs") == std::string::npos ||
+          at == std::string::npos) {
+        continue;
+      }
+      const size_t start = at + key.size();
+      clients.insert(line.substr(start, line.find('"', start) - start));
+    }
+    return static_cast<int>(clients.size());
   }
 
  private:

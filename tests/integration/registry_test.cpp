@@ -98,7 +98,8 @@ TEST_F(RegistryTest, ManyLayersDownloadInParallel) {
 }
 
 // By tag, a create whose layers are cached asks for the manifest only; by digest, it asks for
-// nothing and does not even load libcurl.
+// nothing (and loads no network library: there is none to load since the HTTP client is linked
+// in, which RequestsShareConnectionsAndLoadNoNetworkLibrary checks).
 TEST_F(RegistryTest, CachedLayersByDigestMakeNoRequestAndLoadNoLibcurl) {
   DockerRegistry reg;
   ASSERT_TRUE(reg.Start(tmp_ / "reg"));
@@ -266,6 +267,41 @@ TEST_F(RegistryTest, TlsRegistryIsVerifiedAgainstTheSystemOrSslCertFile) {
   auto insecure = Create(image, "insecure", {"--insecure-registry", reg.host()});
   ASSERT_TRUE(insecure.ok()) << insecure.Describe();
   ExpectShellRuns("insecure");
+}
+
+// The requests of one create share their TCP and TLS connections: a warm create by tag opens
+// one connection for its one request, a cold create of 30 layers far fewer than it makes
+// requests. And reaching a TLS registry loads no shared library of libcurl's kind.
+TEST_F(RegistryTest, RequestsShareConnectionsAndLoadNoNetworkLibrary) {
+  TestCerts certs;
+  ASSERT_TRUE(certs.Make(tmp_ / "certs"));
+  DockerRegistry reg;
+  RegistryConfig c;
+  c.tls_cert = certs.server_crt;
+  c.tls_key = certs.server_key;
+  ASSERT_TRUE(reg.Start(tmp_ / "reg", c));
+  ASSERT_TRUE(PushImage(FixtureImage("garden-rootfs"), reg.host() + "/garden/rootfs:v1").ok());
+  const std::string image = "docker://" + reg.host() + "/garden/rootfs:v1";
+  const std::string trust = "SSL_CERT_FILE=" + certs.ca_crt.string();
+
+  auto cold = Create(image, "cold", {}, {trust});
+  ASSERT_TRUE(cold.ok()) << cold.Describe();
+  const int requests = reg.GrootfsRequests();
+  const int connections = reg.GrootfsConnections();
+  EXPECT_GT(requests, 30) << reg.Log();
+  EXPECT_GE(connections, 1);
+  EXPECT_LT(connections, requests / 2) << reg.Log();
+
+  auto warm = Create(image, "warm", {}, {trust, "LD_DEBUG=libs"});
+  ASSERT_TRUE(warm.ok()) << warm.Describe();
+  EXPECT_EQ(reg.GrootfsRequests(), requests + 1) << reg.Log();
+  EXPECT_EQ(reg.GrootfsConnections(), connections + 1) << reg.Log();
+  EXPECT_NE(warm.err.find("libc.so.6"), std::string::npos) << "no loader output?\n" << warm.err;
+  for (const char* lib : {"libcurl", "libnghttp2", "libldap", "libgssapi", "libssh", "libidn2",
+                          "libpsl", "librtmp", "libbrotli", "libgnutls"}) {
+    EXPECT_EQ(warm.err.find(lib), std::string::npos) << lib << " loaded:\n" << warm.err;
+  }
+  ExpectShellRuns("warm");
 }
 
 TEST_F(RegistryTest, RegistryMirrorIsTriedFirstAndFallsBackToTheOrigin) {

@@ -61,11 +61,15 @@ done
 grep -qE '^Maintainer: .+ <.+@.+>$' <<<"$control" || fail "no Maintainer"
 grep -qE '^Description: .+' <<<"$control" || fail "no Description"
 depends=$(sed -n 's/^Depends: //p' <<<"$control")
-# The helper and grootfs-unpack are static; grootfs links what has a static archive, loads
-# libcurl on demand (declared by hand), and needs libc and ISA-L.
-for lib in libc6 libcurl4 libisal2; do
+# The helper and grootfs-unpack are static; grootfs links what has a static archive (its HTTP
+# client and OpenSSL too), and needs libc and ISA-L.
+for lib in libc6 libisal2; do
   grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib: $depends"
 done
+for lib in libcurl libssl; do
+  if grep -q "$lib" <<<"$depends"; then fail "Depends names $lib: $depends"; fi
+done
+grep -q "^Recommends: .*ca-certificates" <<<"$control" || fail "ca-certificates not recommended"
 
 dpkg-deb -e "$deb" "$tmp/control"
 grep -qx /etc/apparmor.d/grootfs-helper "$tmp/control/conffiles" || fail "profile not a conffile"

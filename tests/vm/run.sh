@@ -259,11 +259,6 @@ chmod 4755 "$ROOT/opt/grootfs/libexec/grootfs/grootfs-helper"
 while read -r f; do
   if [[ "$(head -c4 "$f" | tr -d '\0')" == $'\x7fELF' ]]; then copy_libs "$f"; fi
 done < <(find "$ROOT/opt/grootfs" -type f)
-# grootfs loads libcurl with dlopen when it first reaches a registry: ldd does not list it.
-# (awk reads to the end: an early exit would kill ldconfig by SIGPIPE, and pipefail end the run)
-CURL_LIB=$(PATH=/usr/sbin:/sbin:$PATH ldconfig -p |
-  awk '/libcurl\.so\.4 .*x86-64/ && !found { print $NF; found = 1 }')
-if [[ -n "$CURL_LIB" ]]; then copy_file "$CURL_LIB"; copy_libs "$CURL_LIB"; fi
 cp -a "$REPO/apparmor" "$ROOT/src/apparmor"
 mkdir -p "$ROOT/src/tests/fixtures"
 cp -a "$REPO/tests/fixtures/images" "$ROOT/src/tests/fixtures/images"
