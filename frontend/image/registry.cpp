@@ -20,6 +20,7 @@
 #include "frontend/image/http.h"
 #include "frontend/image/layer_stream.h"
 #include "frontend/image/oci_layout.h"
+#include "frontend/image/plain_http_memory.h"
 #include "frontend/image/registry_manifest.h"
 #include "frontend/image/registry_util.h"
 #include "frontend/log.h"
@@ -112,6 +113,8 @@ struct Endpoint {
   // Learned while pulling; guarded by Puller::mutex_.
   std::string scheme;
   bool scheme_known = false;
+  bool http_first = false;     // plain HTTP tried first: the store remembers it answered only that
+  bool remember_http = false;  // TLS failed, plain HTTP is next: remembered once it answers
   std::string authorization;  // "Authorization: ..." for this endpoint's origin
   bool down = false;
 
@@ -280,7 +283,8 @@ class Puller : public std::enable_shared_from_this<Puller> {
       : image_(std::move(image_name)),
         options_(std::move(options)),
         ref_(std::move(ref)),
-        cache_(options_.cache_dir, options_.cache_uid, options_.cache_gid) {
+        cache_(options_.cache_dir, options_.cache_uid, options_.cache_gid),
+        plain_http_(options_.cache_dir, options_.cache_uid, options_.cache_gid) {
     if (!ref_) return;
     for (const http::Url& url : reg::MirrorsFor(options_.registry_mirrors, ref_->registry)) {
       Endpoint ep;
@@ -297,6 +301,10 @@ class Puller : public std::enable_shared_from_this<Puller> {
     origin.authority = ref_->registry;
     origin.scheme = "https";
     origin.insecure = reg::IsInsecure(options_.insecure_registries, origin.authority);
+    if (origin.insecure && plain_http_.Knows(origin.authority)) {
+      origin.scheme = "http";
+      origin.http_first = true;
+    }
     origin.credentials = true;
     endpoints_.push_back(std::move(origin));
   }
@@ -417,6 +425,28 @@ class Puller : public std::enable_shared_from_this<Puller> {
     return tls;
   }
 
+  // The first request to an insecure registry failed in `scheme`: the other scheme next, once.
+  // TLS failing -> plain HTTP (remembered in the store once it answers); a remembered plain
+  // HTTP failing -> TLS (forgotten). False when there is nothing else to try.
+  bool SwitchScheme(Endpoint& ep, const std::string& scheme, const std::string& why) {
+    if (!ep.insecure || !ep.fixed_scheme.empty()) return false;
+    std::lock_guard lock(mutex_);
+    if (scheme == "https" && !ep.http_first) {
+      ep.scheme = "http";
+      ep.remember_http = true;
+      Logger::Get().Info("registry-plain-http", {{"registry", ep.authority}, {"tls-error", why}});
+    } else if (scheme == "http" && ep.http_first) {
+      ep.scheme = "https";
+      plain_http_.Forget(ep.authority);
+      Logger::Get().Info("registry-plain-http-forgotten",
+                         {{"registry", ep.authority}, {"http-error", why}});
+    } else {
+      return false;
+    }
+    ep.scheme_known = true;
+    return true;
+  }
+
   std::unique_ptr<http::Stream> OpenOnce(Endpoint& ep, const std::string& path,
                                          const std::vector<std::string>& headers,
                                          std::uint64_t range);
@@ -444,6 +474,7 @@ class Puller : public std::enable_shared_from_this<Puller> {
   const RegistryOptions options_;
   const std::optional<ImageRef> ref_;
   const DigestCache cache_;
+  const PlainHttpMemory plain_http_;
   std::mutex mutex_;
   std::deque<Endpoint> endpoints_;  // mirrors first, then the registry; addresses stay put
   std::once_flag certs_once_;
@@ -472,20 +503,23 @@ std::unique_ptr<http::Stream> Puller::OpenOnce(Endpoint& ep, const std::string& 
     try {
       s = std::make_unique<http::Stream>(req);
     } catch (const http::TransferError& e) {
-      if (!scheme_known && scheme == "https" && ep.insecure && ep.fixed_scheme.empty() &&
-          e.kind() != http::TransferError::Kind::kResolve) {
-        std::lock_guard lock(mutex_);
-        ep.scheme = "http";
-        ep.scheme_known = true;
-        Logger::Get().Info("registry-plain-http",
-                           {{"registry", ep.authority}, {"tls-error", e.what()}});
+      if (!scheme_known && e.kind() != http::TransferError::Kind::kResolve &&
+          SwitchScheme(ep, scheme, e.what())) {
         continue;
       }
       throw;
     }
-    if (!scheme_known) {
+    // A TLS server answers a plain request with 400 ("Client sent an HTTP request to an HTTPS
+    // server"): the remembered plain HTTP is stale.
+    if (!scheme_known && scheme == "http" && s->status() == 400 &&
+        SwitchScheme(ep, scheme, "HTTP 400")) {
+      continue;
+    }
+    if (!scheme_known || scheme == "http") {
       std::lock_guard lock(mutex_);
       ep.scheme_known = true;
+      if (scheme == "http" && ep.remember_http) plain_http_.Remember(ep.authority);
+      ep.remember_http = false;
     }
     Logger::Get().Debug("http-response", {{"url", url->ForLog()}, {"status", s->status()}});
     if (s->status() == 401 && !authenticated) {
