@@ -253,21 +253,15 @@ class SpooledOpener : public BlobOpener {
   std::shared_ptr<const BlobOpener> network_;
 };
 
-std::size_t AheadLimit(std::size_t max_ahead) {
-  // GROOTFS_SPOOL_AHEAD: for measuring only.
-  if (const char* env = getenv("GROOTFS_SPOOL_AHEAD")) return std::strtoul(env, nullptr, 10);
-  return max_ahead;
-}
 
 }  // namespace
 
 std::shared_ptr<const BlobOpener> SpoolBlob(const LayerSpec& layer, const std::string& dir,
                                             std::size_t max_ahead) {
   if (!layer.remote) throw Error("layer " + layer.digest + " has nowhere to fetch it from");
-  const std::size_t limit = AheadLimit(max_ahead);
-  if (limit == 0) return layer.remote;
+  if (max_ahead == 0) return layer.remote;
   auto spool = std::make_shared<Spool>(layer, UnnamedFile(dir));
-  Spool::Enqueue(spool, limit);
+  Spool::Enqueue(spool, max_ahead);
   return std::make_shared<SpooledOpener>(std::move(spool), layer.remote);
 }
 

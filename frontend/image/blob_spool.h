@@ -26,8 +26,9 @@ constexpr std::size_t kMaxSpoolsAhead = 1;
 // file from its start, waiting for bytes still on their way. A failed download is the error of
 // the opener's sources' Read (at the latest at what would be the blob's end); such a source
 // says VerifiesDigest(). An Open before the download started takes the blob from layer.remote
-// instead, and the download never starts. Throws Error when no file can be made. A download
-// stops when the opener and its sources are gone.
+// instead, and the download never starts. max_ahead 0 returns layer.remote (no download
+// ahead). Throws Error when no file can be made. A download stops when the opener and its
+// sources are gone.
 std::shared_ptr<const BlobOpener> SpoolBlob(const LayerSpec& layer, const std::string& dir,
                                             std::size_t max_ahead = kMaxSpoolsAhead);
 
