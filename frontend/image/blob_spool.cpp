@@ -253,7 +253,6 @@ class SpooledOpener : public BlobOpener {
   std::shared_ptr<const BlobOpener> network_;
 };
 
-
 }  // namespace
 
 std::shared_ptr<const BlobOpener> SpoolBlob(const LayerSpec& layer, const std::string& dir,
