@@ -170,8 +170,10 @@ TEST_F(BlobSpoolTest, OneDownloadAtATimeAndAReaderThatComesFirstUsesTheNetwork) 
   const auto spool_a = SpoolBlob(la, scratch_, 1);
   const auto spool_b = SpoolBlob(lb, scratch_, 1);
   const auto spool_c = SpoolBlob(lc, scratch_, 1);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 0; i < 1000 && net_a->opens == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(net_a->opens, 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(net_b->opens, 0) << "b waits for a's download";
   EXPECT_EQ(ReadAll(*spool_b->Open(lb)), b) << "b's reader came first: from the network";
   EXPECT_EQ(net_b->opens, 1);
