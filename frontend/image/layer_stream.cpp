@@ -103,7 +103,7 @@ class BlobReader {
     }
     bytes_ += used;
     LayerProgress::BlobBytes(layer_, used);
-    hash_.Update(buffer_.data(), used);
+    if (hashing_) hash_.Update(buffer_.data(), used);
     if (layer_.verify && bytes_ > static_cast<std::uint64_t>(layer_.size)) {
       throw Error(LayerName(layer_) + " does not match its size (declared " +
                   std::to_string(layer_.size) + " bytes, the blob is larger)");
@@ -119,7 +119,9 @@ class BlobReader {
   const unsigned char* data() const { return buffer_.data(); }
   std::uint64_t bytes() const { return bytes_; }
   std::string HexDigest() { return hash_.HexDigest(); }
-
+  // The blob's digest is the source's to check (VerifiesDigest): no hashing from here on.
+  void StopHashing() { hashing_ = false; }
+  bool hashing() const { return hashing_; }
 
  private:
   BlobSource& source_;
@@ -127,6 +129,7 @@ class BlobReader {
   std::vector<unsigned char> buffer_;
   std::uint64_t bytes_ = 0;
   Sha256 hash_;
+  bool hashing_ = true;
 };
 
 // Writes all of data to fd, retrying partial writes, EINTR and (for a non-blocking fd) EAGAIN.
@@ -243,6 +246,9 @@ StreamStats StreamLayer(const LayerSpec& layer, BlobSource& source, int out_fd,
     return stats;
   }
 
+  // The compressed blob's digest: ours to compute unless the source checks it (and the tar is
+  // hashed anyway, for the diff_id).
+  if (layer.verify && source.VerifiesDigest()) reader.StopHashing();
   Sha256 tar_hash;
   std::string decompress_error;
   const std::unique_ptr<Decompressor> decompressor =
@@ -262,7 +268,6 @@ StreamStats StreamLayer(const LayerSpec& layer, BlobSource& source, int out_fd,
   }
   reader.Drain();  // the digest covers the whole blob, also what follows the compressed stream
   stats.blob_bytes = reader.bytes();
-  const std::string blob_hex = reader.HexDigest();
   tar_hex = tar_hash.HexDigest();
   if (layer.verify) {
     if (stats.blob_bytes != static_cast<std::uint64_t>(layer.size)) {
@@ -270,7 +275,7 @@ StreamStats StreamLayer(const LayerSpec& layer, BlobSource& source, int out_fd,
                   std::to_string(layer.size) + " bytes, the blob has " +
                   std::to_string(stats.blob_bytes) + ")");
     }
-    if ("sha256:" + blob_hex != layer.digest) {
+    if (reader.hashing() && "sha256:" + reader.HexDigest() != layer.digest) {
       throw Error(LayerName(layer) + " is corrupted: its content does not match its digest");
     }
   }

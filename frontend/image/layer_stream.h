@@ -41,6 +41,10 @@ class BlobSource {
   virtual ~BlobSource() = default;
   // Up to size bytes (fewer is fine); 0 only at the end of the blob. Throws Error.
   virtual std::size_t Read(unsigned char* buffer, std::size_t size) = 0;
+  // True when Read itself throws, at the latest instead of returning the final 0, unless the
+  // bytes it returned have the layer's digest and size (a spooled blob, checked as it was
+  // downloaded): the reader need not hash them again.
+  virtual bool VerifiesDigest() const { return false; }
 };
 
 // Opens a layer's blob that is not a local file (a registry, the layer's urls).
@@ -55,10 +59,11 @@ class BlobOpener {
 // anything else is copied as is) and writes the tar to out_fd (partial writes and EINTR are
 // retried). The whole blob is read, also past the end of the compressed stream. When layer.verify,
 // the blob's size, its SHA-256 and the SHA-256 of the tar must equal layer.size, layer.digest and
-// layer.diff_id. Nothing is held whole in memory. Throws Error on any failure, including a reader
-// that went away (EPIPE; SIGPIPE is blocked in the calling thread while this runs, and consumed).
-// Whatever was already written must then be discarded by the caller.
-// With a budget, every chunk is taken from it before it is written.
+// layer.diff_id (the blob's SHA-256 is left to a source that VerifiesDigest()). Nothing is held
+// whole in memory. Throws Error on any failure, including a reader that went away (EPIPE; SIGPIPE
+// is blocked in the calling thread while this runs, and consumed). Whatever was already written
+// must then be discarded by the caller. With a budget, every chunk is taken from it before it is
+// written.
 StreamStats StreamLayer(const LayerSpec& layer, int out_fd, StreamBudget* budget = nullptr);
 
 // The same verification and decompression for the bytes of any source: a network source

@@ -1,7 +1,8 @@
 // docker:// images from registries written here (FakeRegistry): request counts (the cache),
 // bearer tokens, retries and resumption after 500s, resets, truncation and a stall, refused
-// blobs (wrong digest, wrong size) leaving nothing behind, redirects to another host without
-// credentials, schema 1, and proxies from the environment.
+// blobs (wrong digest, wrong size; also of an upper layer downloading ahead) leaving nothing
+// behind, redirects to another host without credentials, schema 1, and proxies from the
+// environment.
 #include "tests/integration/registry_support.h"
 
 namespace grootfs_it {
@@ -9,6 +10,9 @@ namespace {
 
 const char* const kAlpineLayer =
     "sha256:661ff4d9561e3fd050929ee5097067c34bafc523ee60f5294a37fd08056a73ca";
+// opq-whiteouts-busybox: busybox, then a small upper layer (spooled while busybox unpacks).
+const char* const kUpperLayer =
+    "sha256:e8fbc9c5bf16d3409f75a9d0f0751d90ab562565335b793673e906efcc7bd7c8";
 const char* const kAlpineManifest =
     "sha256:c22145977c798fe5d4a766b425813fc153e77549ecd0f204b1acd01209e1962d";
 
@@ -190,6 +194,63 @@ TEST_F(RegistryFaultTest, AWrongDigestBlobIsRefusedAndLeavesNothing) {
   auto retry = Create(reg, "corrupt");
   ASSERT_TRUE(retry.ok()) << retry.Describe();
   ExpectShellRuns("corrupt");
+}
+
+// An upper layer downloads ahead into an unnamed file while the lower one unpacks, and the
+// unpack follows that file: its digest is still checked before the layer is published, and a
+// refused create leaves nothing of it (the verified lower layer may stay in the cache).
+TEST_F(RegistryFaultTest, ASpooledUpperLayerWithAWrongDigestLeavesNothingOfIt) {
+  FakeRegistry reg(FixtureImage("opq-whiteouts-busybox"));
+  bool corrupt = true;
+  reg.blob_fault = [&](const std::string& digest, int, const HttpReq&) {
+    Fault f;
+    if (digest == kUpperLayer && corrupt) f.kind = Fault::kCorrupt;
+    return f;
+  };
+  const auto r = Create(reg, "corrupt-upper", {}, "busybox:latest");
+  EXPECT_NE(r.status, 0) << r.Describe();
+  EXPECT_NE(r.out.find(std::string("layer ") + kUpperLayer + " is corrupted"), std::string::npos)
+      << r.out;
+  ExpectNothingLeftOf("corrupt-upper");
+  EXPECT_LE(DirEntries(LayersDir()).size(), 1u) << "only the lower layer may be kept";
+  EXPECT_TRUE(DirEntries(fs::path(store_) / "tmp").empty());
+  corrupt = false;
+  const auto retry = Create(reg, "corrupt-upper", {}, "busybox:latest");
+  ASSERT_TRUE(retry.ok()) << retry.Describe();
+  EXPECT_TRUE(fs::exists(RootfsOf("corrupt-upper") / "var/istillexist"));
+  EXPECT_FALSE(fs::exists(RootfsOf("corrupt-upper") / "var/spool"));
+}
+
+TEST_F(RegistryFaultTest, ASpooledUpperLayerCutOffResumesFromTheByteReached) {
+  FakeRegistry reg(FixtureImage("opq-whiteouts-busybox"));
+  reg.blob_fault = [&](const std::string& digest, int n, const HttpReq&) {
+    Fault f;
+    if (digest == kUpperLayer && n == 0) f.kind = Fault::kTruncate, f.at = 100;
+    return f;
+  };
+  const auto resumed = Create(reg, "cut-upper", {}, "busybox:latest");
+  ASSERT_TRUE(resumed.ok()) << resumed.Describe();
+  EXPECT_TRUE(fs::exists(RootfsOf("cut-upper") / "var/istillexist"));
+  std::vector<std::string> ranges;
+  for (const auto& q : reg.Requests())
+    if (q.path.find(std::string("/blobs/") + kUpperLayer) != std::string::npos)
+      ranges.push_back(RangeOf(q));
+  EXPECT_EQ(ranges, (std::vector<std::string>{"", "bytes=100-"}));
+}
+
+TEST_F(RegistryFaultTest, ASpooledUpperLayerCutShortIsRefusedAndLeavesNothingOfIt) {
+  FakeRegistry reg(FixtureImage("opq-whiteouts-busybox"));
+  reg.blob_fault = [&](const std::string& digest, int, const HttpReq&) {
+    Fault f;
+    if (digest == kUpperLayer) f.kind = Fault::kShort, f.at = 100;
+    return f;
+  };
+  const auto refused = Create(reg, "short-upper", {}, "busybox:latest");
+  EXPECT_NE(refused.status, 0) << refused.Describe();
+  EXPECT_NE(refused.out.find("does not match its size"), std::string::npos) << refused.out;
+  ExpectNothingLeftOf("short-upper");
+  EXPECT_LE(DirEntries(LayersDir()).size(), 1u) << "only the lower layer may be kept";
+  EXPECT_TRUE(DirEntries(fs::path(store_) / "tmp").empty());
 }
 
 TEST_F(RegistryFaultTest, AShortBlobIsRefused) {
