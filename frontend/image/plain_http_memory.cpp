@@ -29,8 +29,8 @@ bool MakeDir(const std::string& dir, uid_t uid, gid_t gid) {
 std::string PlainHttpMemory::FileName(const std::string& authority) {
   std::string name;
   for (const unsigned char c : authority) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                       (c >= '0' && c <= '9') || c == '.' || c == '-';
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '.' || c == '-';
     if (plain) {
       name += static_cast<char>(c);
     } else {

@@ -115,7 +115,7 @@ struct Endpoint {
   bool scheme_known = false;
   bool http_first = false;     // plain HTTP tried first: the store remembers it answered only that
   bool remember_http = false;  // TLS failed, plain HTTP is next: remembered once it answers
-  std::string authorization;  // "Authorization: ..." for this endpoint's origin
+  std::string authorization;   // "Authorization: ..." for this endpoint's origin
   bool down = false;
 
   std::string Name() const {

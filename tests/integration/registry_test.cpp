@@ -125,6 +125,47 @@ TEST_F(RegistryTest, CachedLayersByDigestMakeNoRequestAndLoadNoLibcurl) {
   ExpectShellRuns("by-digest");
 }
 
+// An insecure registry that answered only plain HTTP is remembered in the store's cache, so
+// the next create asks over HTTP first (no failed TLS attempt); a memory gone stale (the
+// registry now speaks TLS) costs one failed plain request and is then forgotten.
+TEST_F(RegistryTest, APlainHttpRegistryIsRememberedAndAStaleMemoryForgotten) {
+  DockerRegistry plain;
+  ASSERT_TRUE(plain.Start(tmp_ / "plain"));
+  ASSERT_TRUE(PushImage(FixtureImage("alpine"), plain.host() + "/alpine:latest").ok());
+  const fs::path memory = fs::path(store_) / "cache" / "plain-http";
+  const auto create = [&](const std::string& host, const std::string& name, const fs::path& log) {
+    return Grootfs(store_, "--log-level", "info", "--log-file", log.string(), "create",
+                   "--insecure-registry", host, "docker://" + host + "/alpine:latest", name);
+  };
+  auto cold = create(plain.host(), "cold", tmp_ / "cold.log");
+  ASSERT_TRUE(cold.ok()) << cold.Describe();
+  EXPECT_NE(ReadFile(tmp_ / "cold.log").find("registry-plain-http"), std::string::npos);
+  EXPECT_TRUE(fs::is_regular_file(memory / ("127.0.0.1%3A" + std::to_string(plain.port()))));
+  auto warm = create(plain.host(), "warm", tmp_ / "warm.log");
+  ASSERT_TRUE(warm.ok()) << warm.Describe();
+  EXPECT_EQ(ReadFile(tmp_ / "warm.log").find("registry-plain-http"), std::string::npos)
+      << "a TLS attempt again:\n"
+      << ReadFile(tmp_ / "warm.log");
+  ExpectShellRuns("warm");
+
+  TestCerts certs;
+  ASSERT_TRUE(certs.Make(tmp_ / "certs"));
+  DockerRegistry tls;
+  RegistryConfig c;
+  c.tls_cert = certs.server_crt;
+  c.tls_key = certs.server_key;
+  ASSERT_TRUE(tls.Start(tmp_ / "tls", c));
+  ASSERT_TRUE(PushImage(FixtureImage("alpine"), tls.host() + "/alpine:latest").ok());
+  const fs::path stale = memory / ("127.0.0.1%3A" + std::to_string(tls.port()));
+  WriteFile(stale, "");
+  auto now_tls = create(tls.host(), "now-tls", tmp_ / "tls.log");
+  ASSERT_TRUE(now_tls.ok()) << now_tls.Describe();
+  EXPECT_NE(ReadFile(tmp_ / "tls.log").find("registry-plain-http-forgotten"), std::string::npos)
+      << ReadFile(tmp_ / "tls.log");
+  EXPECT_FALSE(fs::exists(stale));
+  ExpectShellRuns("now-tls");
+}
+
 // An OCI index of alpine (for this host) and garden-busybox (for another platform).
 std::string MakeIndexLayout(const fs::path& dir, const std::vector<std::string>& platforms) {
   CopyLayout(FixtureImage("alpine"), dir);

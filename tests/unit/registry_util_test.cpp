@@ -3,11 +3,14 @@
 #include "frontend/image/registry_util.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <filesystem>
 #include <map>
 #include <string>
 
 #include "frontend/image/http.h"
+#include "frontend/image/plain_http_memory.h"
 #include "frontend/util/error.h"
 
 namespace grootfs::frontend::image::registry {
@@ -258,3 +261,34 @@ TEST(RegistryHttpTest, Base64) {
 
 }  // namespace
 }  // namespace grootfs::frontend::image::registry
+
+namespace grootfs::frontend::image {
+namespace {
+
+TEST(PlainHttpMemoryTest, FileNamesKeepHostCharactersAndEscapeTheRest) {
+  EXPECT_EQ(PlainHttpMemory::FileName("registry.example-1.com"), "registry.example-1.com");
+  EXPECT_EQ(PlainHttpMemory::FileName("127.0.0.1:5000"), "127.0.0.1%3A5000");
+  EXPECT_EQ(PlainHttpMemory::FileName("[::1]:5000"), "%5B%3A%3A1%5D%3A5000");
+  EXPECT_EQ(PlainHttpMemory::FileName("../x"), "..%2Fx");
+  EXPECT_EQ(PlainHttpMemory::FileName(".."), "");
+  EXPECT_EQ(PlainHttpMemory::FileName(""), "");
+  EXPECT_EQ(PlainHttpMemory::FileName(std::string(300, 'a')), "");
+}
+
+TEST(PlainHttpMemoryTest, RemembersAndForgetsInTheCacheDir) {
+  char dir[] = "/tmp/plain-http-memory-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string cache = std::string(dir) + "/cache";
+  const PlainHttpMemory memory(cache, 0, 0);
+  EXPECT_FALSE(memory.Knows("127.0.0.1:5000"));
+  memory.Remember("127.0.0.1:5000");
+  EXPECT_TRUE(memory.Knows("127.0.0.1:5000"));
+  EXPECT_FALSE(memory.Knows("127.0.0.1:5001"));
+  memory.Forget("127.0.0.1:5000");
+  EXPECT_FALSE(memory.Knows("127.0.0.1:5000"));
+  EXPECT_FALSE(PlainHttpMemory("", 0, 0).Knows("127.0.0.1:5000"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace grootfs::frontend::image
