@@ -87,6 +87,9 @@ LayerRecord EnsureLayer(const Paths& p, HelperClient& helper, const image::Layer
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw Error("pipe: " + std::string(std::strerror(errno)));
   ipc::UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+  // 1 MiB instead of 64 KiB between the inflating thread and the unpacker: fewer wake-ups of
+  // each on a 2-core machine. Best effort (pipe-max-size, a user's pipe-user-pages-soft).
+  (void)fcntl(write_end.get(), F_SETPIPE_SZ, 1 << 20);
 
   image::LayerProgress progress(layer);  // the terminal's line, DownloadTime, UnpackTime
   std::exception_ptr stream_error;
