@@ -2,14 +2,10 @@
 
 #include <cctype>
 
+#include "frontend/util/ascii.h"
+
 namespace grootfs::frontend::image::http {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool IsValidPort(std::string_view port) {
   if (port.empty() || port.size() > 5) return false;
@@ -36,7 +32,7 @@ std::optional<Url> ParseUrl(std::string_view text) {
   const std::size_t sep = text.find("://");
   if (sep == std::string_view::npos) return std::nullopt;
   Url url;
-  url.scheme = Lower(text.substr(0, sep));
+  url.scheme = AsciiLower(text.substr(0, sep));
   if (url.scheme != "http" && url.scheme != "https") return std::nullopt;
   std::string_view rest = text.substr(sep + 3);
   const std::size_t end = rest.find_first_of("/?#");
@@ -46,7 +42,7 @@ std::optional<Url> ParseUrl(std::string_view text) {
   if (authority.front() == '[') {
     const std::size_t close = authority.find(']');
     if (close == std::string_view::npos || close < 3) return std::nullopt;
-    url.host = Lower(authority.substr(0, close + 1));
+    url.host = AsciiLower(authority.substr(0, close + 1));
     std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
       if (after.front() != ':') return std::nullopt;
@@ -54,7 +50,7 @@ std::optional<Url> ParseUrl(std::string_view text) {
     }
   } else {
     const std::size_t colon = authority.find(':');
-    url.host = Lower(authority.substr(0, colon));
+    url.host = AsciiLower(authority.substr(0, colon));
     if (colon != std::string_view::npos) url.port = std::string(authority.substr(colon + 1));
   }
   if (url.host.empty()) return std::nullopt;

@@ -7,14 +7,10 @@
 #include <cctype>
 #include <cstring>
 
+#include "frontend/util/ascii.h"
+
 namespace grootfs::frontend::image::http {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string_view StripBrackets(std::string_view host) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -72,7 +68,7 @@ bool EntryMatches(std::string_view entry, const std::string& host) {
   if (!entry.empty() && entry.front() == '.') entry.remove_prefix(1);
   if (!entry.empty() && entry.back() == '.') entry.remove_suffix(1);
   if (entry.empty()) return false;
-  const std::string name = Lower(entry);
+  const std::string name = AsciiLower(entry);
   if (host == name) return true;
   return host.size() > name.size() && host[host.size() - name.size() - 1] == '.' &&
          host.compare(host.size() - name.size(), name.size(), name) == 0;
@@ -96,7 +92,7 @@ std::string Decode(std::string_view s) {
 }  // namespace
 
 bool NoProxyMatches(std::string_view no_proxy, std::string_view host_in) {
-  std::string host = Lower(StripBrackets(host_in));
+  std::string host = AsciiLower(StripBrackets(host_in));
   if (!host.empty() && host.back() == '.') host.pop_back();
   std::size_t start = 0;
   while (start <= no_proxy.size()) {
@@ -117,7 +113,7 @@ std::optional<ProxyRoute> RouteFor(const Url& url, const ProxyConfig& config) {
     return TransferError("proxy", why, TransferError::Kind::kOther);
   };
   if (const std::size_t sep = spec.find("://"); sep != std::string_view::npos) {
-    const std::string scheme = Lower(spec.substr(0, sep));
+    const std::string scheme = AsciiLower(spec.substr(0, sep));
     if (scheme != "http") throw bad("only http:// proxies are supported, not " + scheme + "://");
     spec.remove_prefix(sep + 3);
   }

@@ -12,6 +12,7 @@
 
 #include "frontend/image/http.h"
 #include "frontend/image/http_connection.h"
+#include "frontend/util/ascii.h"
 
 namespace grootfs::frontend::image::http {
 namespace {
@@ -25,17 +26,11 @@ constexpr std::size_t kInputBuffer = 64 * 1024;
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 constexpr std::uint64_t kDrainLimit = 64 * 1024;  // unread body bytes worth reading to reuse
 
-bool EqualsNoCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 bool HasHeader(const std::vector<std::string>& headers, std::string_view name) {
   return std::any_of(headers.begin(), headers.end(), [&](const std::string& h) {
     const std::size_t colon = h.find(':');
-    return colon != std::string::npos && EqualsNoCase(std::string_view(h).substr(0, colon), name);
+    return colon != std::string::npos &&
+           AsciiEqualsNoCase(std::string_view(h).substr(0, colon), name);
   });
 }
 
@@ -121,8 +116,8 @@ struct Stream::Impl {
     const auto& message = parser->get();
     status = message.result_int();
     for (const auto& field : message) {
-      std::string name(field.name_string().data(), field.name_string().size());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      std::string name =
+          AsciiLower(std::string_view(field.name_string().data(), field.name_string().size()));
       headers.emplace_back(std::move(name),
                            std::string(field.value().data(), field.value().size()));
     }
@@ -235,7 +230,7 @@ long Stream::status() const { return impl_->status; }
 
 std::optional<std::string> Stream::Header(std::string_view name) const {
   for (const auto& [key, value] : impl_->headers) {
-    if (EqualsNoCase(key, name)) return value;
+    if (AsciiEqualsNoCase(key, name)) return value;
   }
   return std::nullopt;
 }
@@ -243,7 +238,7 @@ std::optional<std::string> Stream::Header(std::string_view name) const {
 std::vector<std::string> Stream::Headers(std::string_view name) const {
   std::vector<std::string> values;
   for (const auto& [key, value] : impl_->headers) {
-    if (EqualsNoCase(key, name)) values.push_back(value);
+    if (AsciiEqualsNoCase(key, name)) values.push_back(value);
   }
   return values;
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "frontend/image/digest.h"
+#include "frontend/util/ascii.h"
 #include "frontend/util/error.h"
 #include "frontend/util/printable.h"
 
@@ -237,8 +238,7 @@ ImageRef ParseImageRef(const std::string& s) {
   if (i == 0 || i == s.size() || s[i] != ':' || !std::isalpha(static_cast<unsigned char>(s[0]))) {
     Refuse(s, "expected docker://, oci:/// or an absolute path to a tar file");
   }
-  std::string scheme = s.substr(0, i);
-  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string scheme = AsciiLower(std::string_view(s).substr(0, i));
   const std::string_view after = std::string_view(s).substr(i + 1);
   if (scheme != "docker" && scheme != "oci") {
     Refuse(s, "unsupported scheme '" + Printable(scheme) +

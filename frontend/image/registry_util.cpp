@@ -3,16 +3,11 @@
 #include <algorithm>
 #include <cctype>
 
+#include "frontend/util/ascii.h"
 #include "frontend/util/error.h"
 
 namespace grootfs::frontend::image::registry {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool IsTokenChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
@@ -35,7 +30,7 @@ std::string NormalizeRegistryEntry(std::string_view entry) {
     entry = entry.substr(sep + 3);
   }
   while (!entry.empty() && entry.back() == '/') entry.remove_suffix(1);
-  return Lower(entry);
+  return AsciiLower(entry);
 }
 
 }  // namespace
@@ -83,7 +78,7 @@ std::optional<std::pair<std::string, std::string>> ParseParam(std::string_view i
   } else {
     value = std::string(raw);
   }
-  return std::make_pair(Lower(name), value);
+  return std::make_pair(AsciiLower(name), value);
 }
 
 }  // namespace
@@ -103,7 +98,7 @@ std::vector<Challenge> ParseWwwAuthenticate(std::string_view header) {
       continue;
     }
     Challenge c;
-    c.scheme = Lower(first);
+    c.scheme = AsciiLower(first);
     if (space != std::string_view::npos) {
       // The first parameter follows the scheme without a comma (or a token68, ignored).
       if (auto param = ParseParam(item.substr(space + 1))) c.params[param->first] = param->second;
@@ -114,7 +109,7 @@ std::vector<Challenge> ParseWwwAuthenticate(std::string_view header) {
 }
 
 bool IsInsecure(const std::vector<std::string>& insecure_registries, std::string_view authority) {
-  const std::string want = Lower(authority);
+  const std::string want = AsciiLower(authority);
   return std::any_of(
       insecure_registries.begin(), insecure_registries.end(),
       [&](const std::string& entry) { return NormalizeRegistryEntry(entry) == want; });
@@ -124,7 +119,7 @@ std::vector<http::Url> MirrorsFor(const std::vector<std::string>& registry_mirro
                                   std::string_view registry) {
   constexpr std::string_view kDockerHub = "registry-1.docker.io";
   std::vector<http::Url> mirrors;
-  const std::string want = Lower(registry);
+  const std::string want = AsciiLower(registry);
   for (const std::string& entry : registry_mirrors) {
     std::string_view url_text = entry;
     std::string applies_to(kDockerHub);
