@@ -13,14 +13,13 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <random>
 #include <thread>
 
 #include "frontend/image/digest.h"
 #include "frontend/image/http.h"
 #include "frontend/image/layer_stream.h"
 #include "frontend/image/oci_layout.h"
-#include "frontend/image/plain_http_memory.h"
+#include "frontend/image/registry_cache.h"
 #include "frontend/image/registry_manifest.h"
 #include "frontend/image/registry_util.h"
 #include "frontend/log.h"
@@ -187,88 +186,6 @@ UrlTls LoadCertsDir(const std::string& dir) {
   return tls;
 }
 
-// Manifests and configs by digest under STORE/cache/sha256/. Verified when read; written
-// atomically (a unique temporary name, fsync, rename); best effort.
-class DigestCache {
- public:
-  DigestCache(std::string dir, uid_t uid, gid_t gid) : dir_(std::move(dir)), uid_(uid), gid_(gid) {}
-
-  std::optional<std::string> Get(const std::string& digest) const {
-    if (dir_.empty() || !IsValidDigest(digest)) return std::nullopt;
-    const std::string path = dir_ + "/sha256/" + DigestHex(digest);
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0) return std::nullopt;
-    struct stat st {};
-    std::string content;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-        static_cast<std::uint64_t>(st.st_size) <= kMaxJson) {
-      content.resize(static_cast<std::size_t>(st.st_size));
-      std::size_t used = 0;
-      while (used < content.size()) {
-        const ssize_t n = read(fd, content.data() + used, content.size() - used);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        used += static_cast<std::size_t>(n);
-      }
-      content.resize(used);
-    }
-    close(fd);
-    if ("sha256:" + Sha256Hex(content) != digest) return std::nullopt;
-    return content;
-  }
-
-  void Put(const std::string& digest, const std::string& content) const {
-    if (dir_.empty() || !IsValidDigest(digest)) return;
-    const std::string sub = dir_ + "/sha256";
-    const std::string final_path = sub + "/" + DigestHex(digest);
-    struct stat st {};
-    if (lstat(final_path.c_str(), &st) == 0) return;
-    try {
-      MakeDir(dir_);
-      MakeDir(sub);
-      std::random_device random;
-      const std::string tmp = sub + "/.tmp-" + std::to_string(random()) + std::to_string(random());
-      const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-      if (fd < 0) throw Error("cannot create " + tmp + ": " + std::strerror(errno));
-      bool ok = true;
-      std::size_t done = 0;
-      while (ok && done < content.size()) {
-        const ssize_t n = write(fd, content.data() + done, content.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0)
-          ok = false;
-        else
-          done += static_cast<std::size_t>(n);
-      }
-      if (geteuid() == 0 && (uid_ != 0 || gid_ != 0)) (void)!fchown(fd, uid_, gid_);
-      ok = ok && fsync(fd) == 0;
-      close(fd);
-      if (!ok || rename(tmp.c_str(), final_path.c_str()) != 0) {
-        const int err = errno;
-        unlink(tmp.c_str());
-        throw Error("cannot write " + final_path + ": " + std::strerror(err));
-      }
-    } catch (const Error& e) {
-      Logger::Get().Info("cache-write-failed", {{"error", e.what()}});
-    }
-  }
-
- private:
-  void MakeDir(const std::string& path) const {
-    if (mkdir(path.c_str(), 0700) == 0) {
-      if (geteuid() == 0 && (uid_ != 0 || gid_ != 0) && chown(path.c_str(), uid_, gid_) != 0) {
-        throw Error("cannot chown " + path + ": " + std::strerror(errno));
-      }
-    } else if (errno != EEXIST) {
-      throw Error("cannot make " + path + ": " + std::strerror(errno));
-    }
-  }
-
-  std::string dir_;
-  uid_t uid_;
-  gid_t gid_;
-};
-
 // Where a blob may come from: one of the layer's urls, or a registry endpoint.
 struct Location {
   std::optional<http::Url> url;  // a layer url
@@ -283,8 +200,8 @@ class Puller : public std::enable_shared_from_this<Puller> {
       : image_(std::move(image_name)),
         options_(std::move(options)),
         ref_(std::move(ref)),
-        cache_(options_.cache_dir, options_.cache_uid, options_.cache_gid),
-        plain_http_(options_.cache_dir, options_.cache_uid, options_.cache_gid) {
+        cache_(CacheDir(options_.cache_dir, options_.cache_uid, options_.cache_gid)),
+        plain_http_(CacheDir(options_.cache_dir, options_.cache_uid, options_.cache_gid)) {
     if (!ref_) return;
     for (const http::Url& url : reg::MirrorsFor(options_.registry_mirrors, ref_->registry)) {
       Endpoint ep;

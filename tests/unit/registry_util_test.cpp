@@ -10,7 +10,7 @@
 #include <string>
 
 #include "frontend/image/http.h"
-#include "frontend/image/plain_http_memory.h"
+#include "frontend/image/registry_cache.h"
 #include "frontend/util/error.h"
 
 namespace grootfs::frontend::image::registry {
@@ -279,14 +279,14 @@ TEST(PlainHttpMemoryTest, RemembersAndForgetsInTheCacheDir) {
   char dir[] = "/tmp/plain-http-memory-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
   const std::string cache = std::string(dir) + "/cache";
-  const PlainHttpMemory memory(cache, 0, 0);
+  const PlainHttpMemory memory(CacheDir(cache, 0, 0));
   EXPECT_FALSE(memory.Knows("127.0.0.1:5000"));
   memory.Remember("127.0.0.1:5000");
   EXPECT_TRUE(memory.Knows("127.0.0.1:5000"));
   EXPECT_FALSE(memory.Knows("127.0.0.1:5001"));
   memory.Forget("127.0.0.1:5000");
   EXPECT_FALSE(memory.Knows("127.0.0.1:5000"));
-  EXPECT_FALSE(PlainHttpMemory("", 0, 0).Knows("127.0.0.1:5000"));
+  EXPECT_FALSE(PlainHttpMemory(CacheDir("", 0, 0)).Knows("127.0.0.1:5000"));
   std::filesystem::remove_all(dir);
 }
 
