@@ -159,6 +159,14 @@ struct RegistryConfig {
   std::string tls_cert, tls_key;  // serve TLS
   std::string client_ca;          // and require client certificates signed by it
   std::string proxy_remote;       // a pull-through cache (mirror) of this registry URL
+
+  // TLS with the test CA's server certificate.
+  static RegistryConfig Tls(const TestCerts& certs) {
+    RegistryConfig c;
+    c.tls_cert = certs.server_crt;
+    c.tls_key = certs.server_key;
+    return c;
+  }
 };
 
 class DockerRegistry {

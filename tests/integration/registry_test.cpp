@@ -151,10 +151,7 @@ TEST_F(RegistryTest, APlainHttpRegistryIsRememberedAndAStaleMemoryForgotten) {
   TestCerts certs;
   ASSERT_TRUE(certs.Make(tmp_ / "certs"));
   DockerRegistry tls;
-  RegistryConfig c;
-  c.tls_cert = certs.server_crt;
-  c.tls_key = certs.server_key;
-  ASSERT_TRUE(tls.Start(tmp_ / "tls", c));
+  ASSERT_TRUE(tls.Start(tmp_ / "tls", RegistryConfig::Tls(certs)));
   ASSERT_TRUE(PushImage(FixtureImage("alpine"), tls.host() + "/alpine:latest").ok());
   const fs::path stale = memory / ("127.0.0.1%3A" + std::to_string(tls.port()));
   WriteFile(stale, "");
@@ -283,10 +280,7 @@ TEST_F(RegistryTest, TlsRegistryIsVerifiedAgainstTheSystemOrSslCertFile) {
   TestCerts certs;
   ASSERT_TRUE(certs.Make(tmp_ / "certs"));
   DockerRegistry reg;
-  RegistryConfig c;
-  c.tls_cert = certs.server_crt;
-  c.tls_key = certs.server_key;
-  ASSERT_TRUE(reg.Start(tmp_ / "reg", c));
+  ASSERT_TRUE(reg.Start(tmp_ / "reg", RegistryConfig::Tls(certs)));
   ASSERT_TRUE(PushImage(FixtureImage("alpine"), reg.host() + "/alpine:tls").ok());
   const std::string image = "docker://" + reg.host() + "/alpine:tls";
 
@@ -317,10 +311,7 @@ TEST_F(RegistryTest, RequestsShareConnectionsAndLoadNoNetworkLibrary) {
   TestCerts certs;
   ASSERT_TRUE(certs.Make(tmp_ / "certs"));
   DockerRegistry reg;
-  RegistryConfig c;
-  c.tls_cert = certs.server_crt;
-  c.tls_key = certs.server_key;
-  ASSERT_TRUE(reg.Start(tmp_ / "reg", c));
+  ASSERT_TRUE(reg.Start(tmp_ / "reg", RegistryConfig::Tls(certs)));
   ASSERT_TRUE(PushImage(FixtureImage("garden-rootfs"), reg.host() + "/garden/rootfs:v1").ok());
   const std::string image = "docker://" + reg.host() + "/garden/rootfs:v1";
   const std::string trust = "SSL_CERT_FILE=" + certs.ca_crt.string();
@@ -411,9 +402,7 @@ TEST_F(RegistryTest, RemoteLayersComeFromTheirUrlsWithClientCertificates) {
   const fs::path client_dir = certs.ClientCertsDir();
   // The layer server: TLS, and only for clients with a certificate from the test CA.
   DockerRegistry files;
-  RegistryConfig c;
-  c.tls_cert = certs.server_crt;
-  c.tls_key = certs.server_key;
+  RegistryConfig c = RegistryConfig::Tls(certs);
   c.client_ca = certs.ca_crt;
   ASSERT_TRUE(files.Start(tmp_ / "files", c));
   auto push = PushImage(FixtureImage("cloudfoundry.experimental.image.base-directory"),
