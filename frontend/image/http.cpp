@@ -19,6 +19,14 @@ bool IsValidPort(std::string_view port) {
 
 }  // namespace
 
+std::string_view Unbracketed(std::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host.remove_prefix(1);
+    host.remove_suffix(1);
+  }
+  return host;
+}
+
 std::string Url::ForLog() const {
   const std::size_t query = path.find('?');
   return scheme + "://" + Authority() + (query == std::string::npos ? path : path.substr(0, query));

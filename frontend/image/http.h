@@ -36,6 +36,9 @@ struct Url {
   std::string ForLog() const;
 };
 
+// A host without the brackets of an IPv6 literal ("[::1]" -> "::1"); others as they are.
+std::string_view Unbracketed(std::string_view host);
+
 // Parses an absolute http(s) URL; nullopt for anything else (other schemes, user info, spaces).
 std::optional<Url> ParseUrl(std::string_view text);
 // Resolves a Location header against the URL it answered; nullopt when not http(s).

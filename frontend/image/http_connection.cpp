@@ -32,10 +32,6 @@ constexpr std::size_t kMaxIdlePerKey = 8;
 constexpr const char* kSystemCaFile = "/etc/ssl/certs/ca-certificates.crt";
 constexpr const char* kSystemCaDir = "/etc/ssl/certs";
 
-std::string Unbracketed(const std::string& host) {
-  return host.size() >= 2 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
-}
-
 bool IsIpAddress(const std::string& host) {
   unsigned char buf[16];
   return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
@@ -184,7 +180,8 @@ struct Connection::Impl {
 };
 
 void Connection::Impl::ConnectTcp(const Endpoint& endpoint, std::chrono::seconds timeout) {
-  const std::string host = endpoint.proxy ? endpoint.proxy->host : Unbracketed(endpoint.url.host);
+  const std::string host =
+      endpoint.proxy ? endpoint.proxy->host : std::string(Unbracketed(endpoint.url.host));
   const std::string port = endpoint.proxy ? endpoint.proxy->port : endpoint.url.EffectivePort();
   const std::string what = endpoint.proxy ? "proxy " + host : host;
   tcp::resolver resolver(io);
@@ -266,7 +263,7 @@ void Connection::Impl::Handshake(const Endpoint& endpoint, std::chrono::seconds 
   tls.emplace(std::move(*plain), *context);
   plain.reset();
   SSL* ssl = tls->native_handle();
-  const std::string host = Unbracketed(endpoint.url.host);
+  const std::string host(Unbracketed(endpoint.url.host));
   const bool ip = IsIpAddress(host);
   if (!ip) SSL_set_tlsext_host_name(ssl, host.c_str());
   if (endpoint.tls.verify) {

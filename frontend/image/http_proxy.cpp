@@ -12,14 +12,6 @@
 namespace grootfs::frontend::image::http {
 namespace {
 
-std::string_view StripBrackets(std::string_view host) {
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host.remove_prefix(1);
-    host.remove_suffix(1);
-  }
-  return host;
-}
-
 // An IPv4 or IPv6 address as 16 bytes (IPv4 in the first 4) and its length in bits.
 struct Address {
   std::array<unsigned char, 16> bytes{};
@@ -27,7 +19,7 @@ struct Address {
 };
 
 std::optional<Address> ParseAddress(std::string_view text) {
-  const std::string s(StripBrackets(text));
+  const std::string s(Unbracketed(text));
   Address a;
   if (inet_pton(AF_INET, s.c_str(), a.bytes.data()) == 1) {
     a.bits = 32;
@@ -92,7 +84,7 @@ std::string Decode(std::string_view s) {
 }  // namespace
 
 bool NoProxyMatches(std::string_view no_proxy, std::string_view host_in) {
-  std::string host = AsciiLower(StripBrackets(host_in));
+  std::string host = AsciiLower(Unbracketed(host_in));
   if (!host.empty() && host.back() == '.') host.pop_back();
   std::size_t start = 0;
   while (start <= no_proxy.size()) {
@@ -126,7 +118,7 @@ std::optional<ProxyRoute> RouteFor(const Url& url, const ProxyConfig& config) {
   }
   const std::optional<Url> parsed = ParseUrl("http://" + std::string(spec) + "/");
   if (!parsed) throw bad("not a proxy URL");
-  route.host = std::string(StripBrackets(parsed->host));
+  route.host = std::string(Unbracketed(parsed->host));
   route.port = parsed->port.empty() ? "1080" : parsed->port;
   return route;
 }
