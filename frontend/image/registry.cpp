@@ -112,9 +112,8 @@ struct Endpoint {
   // Learned while pulling; guarded by Puller::mutex_.
   std::string scheme;
   bool scheme_known = false;
-  bool http_first = false;     // plain HTTP tried first: the store remembers it answered only that
-  bool remember_http = false;  // TLS failed, plain HTTP is next: remembered once it answers
-  std::string authorization;   // "Authorization: ..." for this endpoint's origin
+  bool http_first = false;    // plain HTTP tried first: the store remembers it answered only that
+  std::string authorization;  // "Authorization: ..." for this endpoint's origin
   bool down = false;
 
   std::string Name() const {
@@ -342,26 +341,27 @@ class Puller : public std::enable_shared_from_this<Puller> {
     return tls;
   }
 
-  // The first request to an insecure registry failed in `scheme`: the other scheme next, once.
-  // TLS failing -> plain HTTP (remembered in the store once it answers); a remembered plain
-  // HTTP failing -> TLS (forgotten). False when there is nothing else to try.
+  // The first request to an insecure registry failed in `scheme`: the other scheme next. TLS
+  // failing -> plain HTTP (the scheme still unknown: remembered in the store once it answers);
+  // a remembered plain HTTP failing -> TLS, the last try (forgotten). False when there is
+  // nothing else to try.
   bool SwitchScheme(Endpoint& ep, const std::string& scheme, const std::string& why) {
     if (!ep.insecure || !ep.fixed_scheme.empty()) return false;
     std::lock_guard lock(mutex_);
     if (scheme == "https" && !ep.http_first) {
       ep.scheme = "http";
-      ep.remember_http = true;
       Logger::Get().Info("registry-plain-http", {{"registry", ep.authority}, {"tls-error", why}});
-    } else if (scheme == "http" && ep.http_first) {
+      return true;
+    }
+    if (scheme == "http" && ep.http_first) {
       ep.scheme = "https";
+      ep.scheme_known = true;
       plain_http_.Forget(ep.authority);
       Logger::Get().Info("registry-plain-http-forgotten",
                          {{"registry", ep.authority}, {"http-error", why}});
-    } else {
-      return false;
+      return true;
     }
-    ep.scheme_known = true;
-    return true;
+    return false;
   }
 
   std::unique_ptr<http::Stream> OpenOnce(Endpoint& ep, const std::string& path,
@@ -432,11 +432,10 @@ std::unique_ptr<http::Stream> Puller::OpenOnce(Endpoint& ep, const std::string& 
         SwitchScheme(ep, scheme, "HTTP 400")) {
       continue;
     }
-    if (!scheme_known || scheme == "http") {
+    if (!scheme_known) {
       std::lock_guard lock(mutex_);
       ep.scheme_known = true;
-      if (scheme == "http" && ep.remember_http) plain_http_.Remember(ep.authority);
-      ep.remember_http = false;
+      if (scheme == "http" && !ep.http_first) plain_http_.Remember(ep.authority);
     }
     Logger::Get().Debug("http-response", {{"url", url->ForLog()}, {"status", s->status()}});
     if (s->status() == 401 && !authenticated) {
