@@ -42,6 +42,9 @@ class HelperClient {
   // Returns once the helper has accepted the session (at once unless started with kLater);
   // throws its refusal, or why it ended. Call it before a step that needs the helper to finish.
   void Ready();
+  // Ends the session without waiting: the helper exits while the caller goes on, and is reaped
+  // by the destructor. A request after this throws.
+  void Hangup();
   HelperClient(const HelperClient&) = delete;
   HelperClient& operator=(const HelperClient&) = delete;
 

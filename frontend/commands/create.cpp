@@ -272,6 +272,36 @@ std::string ApplyQuota(HelperClient& helper, const store::WorkDir& work, const D
   return std::string(store::QuotaBackendName(d.backend));
 }
 
+// The image's rootfs, diff (with the image's volumes) and work directories, in `dir`.
+void MakeImageDirs(const store::Paths& p, const std::string& dir,
+                   const std::vector<std::string>& keys, const image::ImageSpec& spec,
+                   const store::Owner& owner) {
+  store::MakeDir(dir + "/rootfs", 0755, owner);
+  store::MakeDir(dir + "/diff", 0755, owner);
+  store::MakeDir(dir + "/work", 0700, owner);
+  std::vector<std::string> lower_dirs;
+  for (const std::string& key : keys) lower_dirs.push_back(p.layer(key) + "/diff");
+  MakeVolumes(dir + "/diff", lower_dirs, spec.volumes, owner);
+}
+
+// The image's record (image.json): what delete, stats, check and clean read back.
+nlohmann::json ImageRecord(const Invocation& inv, const std::string& ref_text,
+                           const std::vector<store::LayerRecord>& records,
+                           const image::ImageSpec& spec, const DiskLimit& disk,
+                           std::uint64_t quota, const std::string& accounted_by) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& r : records) layers.push_back(r.key);
+  nlohmann::json record = {{"image", ref_text},
+                           {"layers", layers},
+                           {"mounted", !inv.without_mount},
+                           {"skip_layer_validation", inv.skip_layer_validation}};
+  if (spec.env) record["env"] = *spec.env;
+  if (!accounted_by.empty()) record["quota"] = {{"backend", accounted_by}, {"bytes", quota}};
+  if (disk.limit != 0)
+    record["disk_limit"] = {{"bytes", disk.limit}, {"exclude_image", disk.exclusive}};
+  return record;
+}
+
 }  // namespace
 
 image::ImageSpec LoadImage(const Invocation& inv, const std::string& ref_text) {
@@ -337,29 +367,21 @@ int Create(const Invocation& inv) {
     }
     const std::vector<std::string> keys = store::MountOrder(records);
     auto helper = early ? std::move(early) : HelperClient::Start(inv.helper_bin, p.root);
-    helper->Ready();  // before anything is made that only the helper can take away
-    (void)store::SweepTmp(p, *helper);  // whatever a killed command left half-made
+    // With quotas, the helper is needed while the image's directory is still empty (XFS counts
+    // only what is made after its project is set). Without, the directory is made while the
+    // helper starts: the owner can remove all of it, should the helper turn out not to work.
+    const bool quotas = disk.backend != store::QuotaBackend::kNone;
+    if (quotas) helper->Ready();
     store::WorkDir work(p, *helper, disk.backend == store::QuotaBackend::kBtrfs);
     const std::string accounted_by = ApplyQuota(*helper, work, disk, quota);
-    store::MakeDir(work.path() + "/rootfs", 0755, owner);
-    store::MakeDir(work.path() + "/diff", 0755, owner);
-    store::MakeDir(work.path() + "/work", 0700, owner);
-    std::vector<std::string> lower_dirs;
-    for (const std::string& key : keys) lower_dirs.push_back(p.layer(key) + "/diff");
-    MakeVolumes(work.path() + "/diff", lower_dirs, spec.volumes, owner);
-    nlohmann::json layers = nlohmann::json::array();
-    for (const auto& r : records) layers.push_back(r.key);
-    nlohmann::json record = {{"image", ref_text},
-                             {"layers", layers},
-                             {"mounted", !inv.without_mount},
-                             {"skip_layer_validation", inv.skip_layer_validation}};
-    if (spec.env) record["env"] = *spec.env;
-    if (!accounted_by.empty()) record["quota"] = {{"backend", accounted_by}, {"bytes", quota}};
-    if (disk.limit != 0)
-      record["disk_limit"] = {{"bytes", disk.limit}, {"exclude_image", disk.exclusive}};
+    MakeImageDirs(p, work.path(), keys, spec, owner);
     // Not synced: after a host crash the image's mount is gone, so the image is useless (delete
     // and check cope with a record a crash cut short).
-    store::WriteNewFile(work.path() + "/image.json", record.dump(), owner);
+    store::WriteNewFile(work.path() + "/image.json",
+                        ImageRecord(inv, ref_text, records, spec, disk, quota, accounted_by).dump(),
+                        owner);
+    helper->Ready();
+    (void)store::SweepTmp(p, *helper);  // whatever a killed command left half-made
     if (!inv.without_mount) {
       work.MarkMounted();
       helper->MountRootfs(ipc::Area::kTmp, work.name(), keys);
@@ -370,6 +392,7 @@ int Create(const Invocation& inv) {
       if (lstat(p.image(id).c_str(), &st) == 0) throw Error("image " + id + " already exists");
       throw;
     }
+    helper->Hangup();  // it exits while the JSON is written
     std::cout << OutputJson(inv, p, id, spec, keys).dump() << std::endl;
     EmitStoreMetrics(inv);
     log.Info("ending", {{"id", id}});

@@ -18,6 +18,7 @@
 #include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/metrics/metrics.h"
+#include "frontend/store/own_removal.h"
 #include "frontend/store/quota.h"
 #include "frontend/util/error.h"
 #include "frontend/util/open_at.h"
@@ -194,6 +195,24 @@ FileLock FileLock::TryLock(const Paths& p, const std::string& name, Mode mode) {
   return lock;
 }
 
+namespace {
+
+// The store's tmp/, by fd: it belongs to the store's owner, who may have swapped it for a
+// symlink.
+ipc::UniqueFd OpenTmp(const Paths& p) {
+  ipc::UniqueFd root(open(p.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return root;
+  return OpenNoSymlinks(root.get(), "tmp", O_PATH | O_DIRECTORY | O_NOFOLLOW,
+                        RESOLVE_BENEATH | RESOLVE_NO_XDEV);
+}
+
+bool RemoveOwnTmpEntry(const Paths& p, const std::string& name) {
+  ipc::UniqueFd tmp = OpenTmp(p);
+  return tmp && RemoveOwnTree(tmp.get(), name);
+}
+
+}  // namespace
+
 WorkDir::WorkDir(const Paths& p, HelperClient& helper, bool subvolume)
     : paths_(p), helper_(helper), name_(RandomName()) {
   lock_ = FileLock(p, "tmp-" + name_, FileLock::Mode::kExclusive, std::chrono::seconds(1));
@@ -210,7 +229,9 @@ WorkDir::~WorkDir() {
   }
   try {
     if (mounted_) helper_.UnmountRootfs(ipc::Area::kTmp, name_);
-    helper_.RemoveTree(ipc::Area::kTmp, name_);
+    // Never mounted: what it holds may all be the owner's (an image's dirs made while the
+    // helper started, which may have failed to); the helper removes what the owner may not.
+    if (mounted_ || !RemoveOwnTmpEntry(paths_, name_)) helper_.RemoveTree(ipc::Area::kTmp, name_);
     (void)unlink((paths_.locks() + "/tmp-" + name_).c_str());
     lifetime::RemoveWork(name_);  // else still ours: a stop signal's cleanup tries again
   } catch (const std::exception& e) {
@@ -255,11 +276,7 @@ bool Discard(const Paths& p, HelperClient& helper, const std::string& path) {
 
 void RemoveLeftover(const Paths& p, HelperClient& helper, const std::string& name) {
   const std::string path = p.tmp() + "/" + name;
-  // By fd: tmp/ belongs to the store's owner, who may have swapped it for a symlink.
-  ipc::UniqueFd root(open(p.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  ipc::UniqueFd tmp = root ? OpenNoSymlinks(root.get(), "tmp", O_PATH | O_DIRECTORY | O_NOFOLLOW,
-                                            RESOLVE_BENEATH | RESOLVE_NO_XDEV)
-                          : ipc::UniqueFd();
+  ipc::UniqueFd tmp = OpenTmp(p);
   struct stat st{};
   if (!tmp || fstatat(tmp.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return;
@@ -271,7 +288,9 @@ void RemoveLeftover(const Paths& p, HelperClient& helper, const std::string& nam
     return;
   }
   helper.UnmountRootfs(ipc::Area::kTmp, name);
-  helper.RemoveTree(ipc::Area::kTmp, name);
+  // What is the owner's goes here; the helper's confined child (about a millisecond to set up)
+  // removes only what the owner may not: files a container's users wrote, for instance.
+  if (!RemoveOwnTree(tmp.get(), name)) helper.RemoveTree(ipc::Area::kTmp, name);
 }
 
 bool MayHaveOwner(const std::string& name) {

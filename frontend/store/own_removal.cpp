@@ -1,0 +1,46 @@
+#include "frontend/store/own_removal.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "frontend/util/open_at.h"
+
+namespace grootfs::frontend::store {
+namespace {
+
+bool RemoveEntry(int parent, const char* name, int depth);
+
+bool RemoveChildren(int dir, int depth) {
+  ipc::UniqueFd copy(fcntl(dir, F_DUPFD_CLOEXEC, 0));
+  std::unique_ptr<DIR, int (*)(DIR*)> d(copy ? fdopendir(copy.get()) : nullptr, &closedir);
+  if (!d) return false;
+  (void)copy.Release();  // the DIR owns it now
+  while (const dirent* e = readdir(d.get())) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    if (!RemoveEntry(dir, e->d_name, depth)) return false;
+  }
+  return true;
+}
+
+bool RemoveEntry(int parent, const char* name, int depth) {
+  if (unlinkat(parent, name, 0) == 0 || errno == ENOENT) return true;
+  if (errno != EISDIR || depth >= kMaxOwnRemovalDepth) return false;
+  // RESOLVE_NO_XDEV: a directory with a mount on it (or a mount's root) is not entered.
+  ipc::UniqueFd dir = OpenNoSymlinks(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW,
+                                     RESOLVE_BENEATH | RESOLVE_NO_XDEV);
+  if (!dir || !RemoveChildren(dir.get(), depth + 1)) return false;
+  return unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT;
+}
+
+}  // namespace
+
+bool RemoveOwnTree(int parent, const std::string& name) {
+  return RemoveEntry(parent, name.c_str(), 0);
+}
+
+}  // namespace grootfs::frontend::store
