@@ -79,6 +79,30 @@ TEST_F(DeleteTest, AMissingImageNeedsNoWorkingHelper) {
   EXPECT_EQ(Exists(log) ? ReadFile(log) : "", "") << "no error logged";
 }
 
+// What a container wrote is removed with the image. The owner's part goes first, without the
+// helper: a symlink the container left is removed, never followed (the decoy it points at, the
+// test's, outside the store, stays whole); a directory of another user's, which the owner may
+// not empty, is left to the helper, which removes the rest.
+TEST_F(DeleteTest, WhatTheContainerWroteGoesAndNothingItPointsAtDoes) {
+  ASSERT_TRUE(CreateOk(OciFixture("alpine"), "written").is_object());
+  const fs::path decoy = tmp_.path() / "decoy";
+  fs::create_directories(decoy / "dir");
+  WriteFile(decoy / "dir/keep", "the test's");
+  const fs::path rootfs = RootfsOf("written");
+  fs::create_directory_symlink(decoy / "dir", rootfs / "escape");
+  fs::create_symlink(decoy / "dir/keep", rootfs / "etc/keep-link");
+  fs::create_directories(rootfs / "home/someone/deeper");
+  WriteFile(rootfs / "home/someone/deeper/file", "theirs");
+  for (const char* p : {"home/someone", "home/someone/deeper", "home/someone/deeper/file"})
+    ASSERT_EQ(lchown((rootfs / p).c_str(), 1000, 1000), 0) << p;
+
+  auto r = Grootfs(store_, "delete", "written");
+  EXPECT_TRUE(r.ok()) << r.Describe();
+  ExpectNothingLeftOf("written");
+  EXPECT_TRUE(DirEntries(Tmp()).empty()) << ::testing::PrintToString(DirEntries(Tmp()));
+  EXPECT_EQ(ReadFile(decoy / "dir/keep"), "the test's");
+}
+
 // When the image is there, a helper that cannot run is the error, in one line, and the image
 // stays whole (listed, mounted).
 TEST_F(DeleteTest, AHelperThatCannotRunFailsTheDeleteAndKeepsTheImage) {

@@ -83,6 +83,26 @@ TEST_F(RefusalTest, AHelperThatCannotBeExecutedSaysWhy) {
   EXPECT_FALSE(Exists(ImageDir("x")));
 }
 
+// With its layers cached, a create makes the image's directory while the helper starts. A helper
+// that then cannot run fails the create, and that directory and its lock go with it.
+TEST_F(RefusalTest, AHelperThatCannotRunLeavesNothingOfAWarmCreate) {
+  InitStore();
+  ASSERT_TRUE(CreateOk(OciFixture("alpine"), "cached").is_object());
+  const fs::path not_elf = tmp_.path() / "not-a-program";
+  WriteFile(not_elf, "plain text, no #! line\n");
+  ASSERT_EQ(chmod(not_elf.c_str(), 0755), 0);
+  auto r = Grootfs(store_, "--helper-bin", not_elf.string(), "create", OciFixture("alpine"), "x");
+  EXPECT_NE(r.status, 0) << r.Describe();
+  EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();
+  EXPECT_NE(r.out.find("Exec format error"), std::string::npos) << r.Describe();
+  EXPECT_FALSE(Exists(ImageDir("x")));
+  EXPECT_TRUE(DirEntries(fs::path(store_) / "tmp").empty())
+      << ::testing::PrintToString(DirEntries(fs::path(store_) / "tmp"));
+  for (const std::string& lock : DirEntries(fs::path(store_) / "locks"))
+    EXPECT_EQ(lock.find("tmp-"), std::string::npos) << lock;
+  EXPECT_EQ(ListImages(), std::set<std::string>{ImageDir("cached").string()});
+}
+
 TEST_F(RefusalTest, ARefusedImageDoesNotDisturbOtherImages) {
   InitStore();
   ASSERT_TRUE(CreateOk(OciFixture("busybox-1.25"), "good").is_object());
