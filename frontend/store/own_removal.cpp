@@ -2,11 +2,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <string>
 
 #include "frontend/util/open_at.h"
 
@@ -27,12 +29,27 @@ bool RemoveChildren(int dir, int depth) {
   return true;
 }
 
+// Opens the directory `name` of `parent` for listing. One of the caller's own that its owner
+// may not list or change (overlay makes its work dir mode 0000) is given 0700 first: through
+// the O_PATH fd's /proc/self/fd link, so the mode lands on the directory opened, whatever
+// replaced its name since.
+ipc::UniqueFd OpenForRemoval(int parent, const char* name) {
+  // RESOLVE_NO_XDEV: a directory with a mount on it (or a mount's root) is not entered.
+  ipc::UniqueFd dir = OpenNoSymlinks(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW,
+                                     RESOLVE_BENEATH | RESOLVE_NO_XDEV);
+  struct stat st {};
+  if (!dir || fstat(dir.get(), &st) != 0) return ipc::UniqueFd();
+  const std::string link = "/proc/self/fd/" + std::to_string(dir.get());
+  if (st.st_uid == geteuid() && (st.st_mode & S_IRWXU) != S_IRWXU &&
+      chmod(link.c_str(), (st.st_mode & 07777) | S_IRWXU) != 0)
+    return ipc::UniqueFd();
+  return ipc::UniqueFd(open(link.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+}
+
 bool RemoveEntry(int parent, const char* name, int depth) {
   if (unlinkat(parent, name, 0) == 0 || errno == ENOENT) return true;
   if (errno != EISDIR || depth >= kMaxOwnRemovalDepth) return false;
-  // RESOLVE_NO_XDEV: a directory with a mount on it (or a mount's root) is not entered.
-  ipc::UniqueFd dir = OpenNoSymlinks(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW,
-                                     RESOLVE_BENEATH | RESOLVE_NO_XDEV);
+  ipc::UniqueFd dir = OpenForRemoval(parent, name);
   if (!dir || !RemoveChildren(dir.get(), depth + 1)) return false;
   return unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT;
 }

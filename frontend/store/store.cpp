@@ -290,7 +290,10 @@ void RemoveLeftover(const Paths& p, HelperClient& helper, const std::string& nam
   helper.UnmountRootfs(ipc::Area::kTmp, name);
   // What is the owner's goes here; the helper's confined child (about a millisecond to set up)
   // removes only what the owner may not: files a container's users wrote, for instance.
-  if (!RemoveOwnTree(tmp.get(), name)) helper.RemoveTree(ipc::Area::kTmp, name);
+  const bool by_owner = RemoveOwnTree(tmp.get(), name);
+  if (!by_owner) helper.RemoveTree(ipc::Area::kTmp, name);
+  Logger::Get().Debug("tmp-entry-removed",
+                      {{"name", name}, {"by", by_owner ? "grootfs" : "grootfs-helper"}});
 }
 
 bool MayHaveOwner(const std::string& name) {

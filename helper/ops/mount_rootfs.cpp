@@ -35,7 +35,10 @@ Result<Payload> MountByOptions(const Session& s, std::span<const UniqueFd> dirs)
     if (fsconfig(fs.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) != 0)
       return Error::FromErrno(std::string("overlay option ") + key);
   // Layers are unpacked in a user namespace, so whiteouts and opaque dirs use user.overlay.*.
+  // volatile: the upper dir is never synced, by the container's fsync or by the unmount (which
+  // would otherwise sync the whole filesystem under the store); a crash loses the image anyway.
   if (fsconfig(fs.get(), FSCONFIG_SET_FLAG, "userxattr", nullptr, 0) != 0 ||
+      fsconfig(fs.get(), FSCONFIG_SET_FLAG, "volatile", nullptr, 0) != 0 ||
       fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
     return Error::FromErrno("overlay mount");
   UniqueFd mnt(fsmount(fs.get(), FSMOUNT_CLOEXEC,
@@ -52,7 +55,7 @@ Result<Payload> MountByOptions(const Session& s, std::span<const UniqueFd> dirs)
 Result<Payload> MountByOptionPage(const Session& s, std::span<const UniqueFd> dirs) {
   auto fds = OpenBeneath(AT_FDCWD, "/proc/self/fd", O_PATH | O_DIRECTORY, RESOLVE_NO_MAGICLINKS);
   if (!fds || fchdir(fds->get()) != 0) return Error{EIO, "cannot enter /proc/self/fd"};
-  std::string data = "userxattr,upperdir=" + std::to_string(dirs[1].get()) +
+  std::string data = "userxattr,volatile,upperdir=" + std::to_string(dirs[1].get()) +
                      ",workdir=" + std::to_string(dirs[2].get()) + ",lowerdir=";
   for (const UniqueFd& lower : dirs.subspan(3))
     data += std::to_string(lower.get()) + (&lower == &dirs.back() ? "" : ":");

@@ -18,7 +18,29 @@ class DeleteTest : public GrootfsTest {
   }
 
   fs::path Tmp() const { return fs::path(store_) / "tmp"; }
+
+  // Deletes `id` and says who removed its directory, by the debug log's tmp-entry-removed line.
+  std::string DeleteAndSayWhoRemoved(const std::string& id) {
+    const fs::path log = tmp_.path() / "delete.log";
+    fs::remove(log);
+    auto r = Grootfs(store_, "--log-level", "debug", "--log-file", log.string(), "delete", id);
+    EXPECT_TRUE(r.ok()) << r.Describe();
+    for (const std::string& line : Lines(ReadFile(log))) {
+      const Json j = ParseJson(line);
+      if (j.is_object() && j.value("message", "").ends_with(".tmp-entry-removed"))
+        return j["data"].value("by", "");
+    }
+    return "(no tmp-entry-removed line)";
+  }
 };
+
+// An image no container wrote to is all its owner's: delete removes it without the helper.
+TEST_F(DeleteTest, AFreshImageIsRemovedWithTheOwnersRights) {
+  ASSERT_TRUE(CreateOk(OciFixture("alpine"), "fresh").is_object());
+  EXPECT_EQ(DeleteAndSayWhoRemoved("fresh"), "grootfs");
+  ExpectNothingLeftOf("fresh");
+  EXPECT_TRUE(DirEntries(Tmp()).empty()) << ::testing::PrintToString(DirEntries(Tmp()));
+}
 
 // An open fd inside the rootfs keeps the overlay busy: delete still takes it out of the mount
 // table (a lazy unmount) and removes the image; the holder keeps a working fd.
@@ -79,28 +101,31 @@ TEST_F(DeleteTest, AMissingImageNeedsNoWorkingHelper) {
   EXPECT_EQ(Exists(log) ? ReadFile(log) : "", "") << "no error logged";
 }
 
-// What a container wrote is removed with the image. The owner's part goes first, without the
-// helper: a symlink the container left is removed, never followed (the decoy it points at, the
-// test's, outside the store, stays whole); a directory of another user's, which the owner may
-// not empty, is left to the helper, which removes the rest.
+// What a container wrote is removed with the image, by fd: in root's store the frontend is root
+// and removes it itself. A symlink the container left is removed, never followed (the decoy it
+// points at, the test's, outside the store, stays whole); a tree deeper than the frontend goes
+// is left to the helper, which removes the rest.
 TEST_F(DeleteTest, WhatTheContainerWroteGoesAndNothingItPointsAtDoes) {
-  ASSERT_TRUE(CreateOk(OciFixture("alpine"), "written").is_object());
   const fs::path decoy = tmp_.path() / "decoy";
   fs::create_directories(decoy / "dir");
   WriteFile(decoy / "dir/keep", "the test's");
-  const fs::path rootfs = RootfsOf("written");
-  fs::create_directory_symlink(decoy / "dir", rootfs / "escape");
-  fs::create_symlink(decoy / "dir/keep", rootfs / "etc/keep-link");
-  fs::create_directories(rootfs / "home/someone/deeper");
-  WriteFile(rootfs / "home/someone/deeper/file", "theirs");
-  for (const char* p : {"home/someone", "home/someone/deeper", "home/someone/deeper/file"})
-    ASSERT_EQ(lchown((rootfs / p).c_str(), 1000, 1000), 0) << p;
+  for (const bool deep : {false, true}) {
+    const std::string id = deep ? "deep" : "written";
+    ASSERT_TRUE(CreateOk(OciFixture("alpine"), id).is_object());
+    const fs::path rootfs = RootfsOf(id);
+    fs::create_directory_symlink(decoy / "dir", rootfs / "escape");
+    fs::create_symlink(decoy / "dir/keep", rootfs / "etc/keep-link");
+    fs::create_directories(rootfs / "home/someone/deeper");
+    WriteFile(rootfs / "home/someone/deeper/file", "theirs");
+    for (const char* p : {"home/someone", "home/someone/deeper", "home/someone/deeper/file"})
+      ASSERT_EQ(lchown((rootfs / p).c_str(), 1000, 1000), 0) << p;
+    if (deep) fs::create_directories(rootfs / "d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d/d");
 
-  auto r = Grootfs(store_, "delete", "written");
-  EXPECT_TRUE(r.ok()) << r.Describe();
-  ExpectNothingLeftOf("written");
-  EXPECT_TRUE(DirEntries(Tmp()).empty()) << ::testing::PrintToString(DirEntries(Tmp()));
-  EXPECT_EQ(ReadFile(decoy / "dir/keep"), "the test's");
+    EXPECT_EQ(DeleteAndSayWhoRemoved(id), deep ? "grootfs-helper" : "grootfs") << id;
+    ExpectNothingLeftOf(id);
+    EXPECT_TRUE(DirEntries(Tmp()).empty()) << ::testing::PrintToString(DirEntries(Tmp()));
+    EXPECT_EQ(ReadFile(decoy / "dir/keep"), "the test's");
+  }
 }
 
 // When the image is there, a helper that cannot run is the error, in one line, and the image

@@ -140,6 +140,42 @@ TEST_P(RootInMappedStoreTest, DeleteStoreRemovesMountedImages) {
   EXPECT_TRUE(MountsUnder(tmp_.path()).empty());
 }
 
+// delete removes what is the store owner's with the owner's rights (overlay's mode-0 work dir
+// included) and leaves to the helper only what a container's other users made; either way
+// nothing is left. Which one removed the image is in the debug log.
+TEST_P(RootInMappedStoreTest, DeleteRemovesTheOwnersPartItselfAndTheRestThroughTheHelper) {
+  const Mapping& m = GetParam();
+  const fs::path log = tmp_ / "delete.log";
+  auto removed_by = [&](const std::string& id) {
+    fs::remove(log);
+    auto del = Grootfs(store_, "--log-level", "debug", "--log-file", log.string(), "delete", id);
+    EXPECT_TRUE(del.ok()) << del.Describe();
+    EXPECT_FALSE(Exists(ImageDir(id)));
+    for (const std::string& line : Lines(ReadFile(log))) {
+      const Json j = ParseJson(line);
+      if (j.is_object() && j.value("message", "").ends_with(".tmp-entry-removed"))
+        return j["data"].value("by", "");
+    }
+    return std::string("(no tmp-entry-removed line)");
+  };
+  ASSERT_FALSE(CreateOk(OciFixture("alpine"), "fresh").is_null());
+  EXPECT_EQ(removed_by("fresh"), "grootfs");
+
+  ASSERT_FALSE(CreateOk(OciFixture("alpine"), "by-root").is_null());
+  WriteFile(RootfsOf("by-root") / "root/notes", "container root's");  // copied up: the owner's
+  ASSERT_EQ(lchown((ImageDir("by-root") / "diff/root/notes").c_str(), Owner(), Owner()), 0);
+  EXPECT_EQ(removed_by("by-root"), "grootfs");
+
+  ASSERT_FALSE(CreateOk(OciFixture("alpine"), "by-user").is_null());
+  fs::create_directories(RootfsOf("by-user") / "home/user1");  // home copied up: the owner's
+  WriteFile(RootfsOf("by-user") / "home/user1/file", "namespace user 1's");
+  const fs::path home = ImageDir("by-user") / "diff/home/user1";
+  for (const fs::path& p : {home, home / "file"})
+    ASSERT_EQ(lchown(p.c_str(), HostId(m, 1), HostId(m, 1)), 0) << p;
+  EXPECT_EQ(removed_by("by-user"), "grootfs-helper");
+  EXPECT_TRUE(DirEntries(fs::path(store_) / "tmp").empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, RootInMappedStoreTest, ::testing::Values(kBosh, kUser),
                          [](const auto& info) { return std::string(info.param.name); });
 
