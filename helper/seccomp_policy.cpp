@@ -60,7 +60,7 @@ constexpr int kHelperOnly[] = {
     SCMP_SYS(landlock_restrict_self),
     // MountRootfs and UnmountRootfs (mount_rootfs.cpp); mount and fchdir before Linux 6.8.
     SCMP_SYS(fsopen), SCMP_SYS(fsconfig), SCMP_SYS(fsmount), SCMP_SYS(move_mount),
-    SCMP_SYS(umount2), SCMP_SYS(mount), SCMP_SYS(fchdir), SCMP_SYS(uname),
+    SCMP_SYS(umount2), SCMP_SYS(mount), SCMP_SYS(fchdir),
     // SetQuota and ReadQuota (quota.cpp); ioctl for kQuotaIoctls only.
     SCMP_SYS(fstatfs), SCMP_SYS(quotactl_fd)};
 constexpr unsigned long kQuotaIoctls[] = {FS_IOC_FSGETXATTR, FS_IOC_FSSETXATTR,
