@@ -1,16 +1,13 @@
 #include "frontend/helper_client.h"
 
 #include <fcntl.h>
-#include <sched.h>
-#include <signal.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
-#include <vector>
 
+#include "frontend/helper_spawn.h"
 #include "frontend/kernel_features.h"
 #include "frontend/lifetime.h"
 #include "frontend/log.h"
@@ -23,65 +20,6 @@ namespace {
 std::string Describe(int code, const std::string& text) {
   std::string s = text.empty() ? std::string("helper request failed") : text;
   return s + ": " + std::strerror(code);
-}
-
-// What the helper's process needs before it executes the helper.
-struct SpawnPlan {
-  const char* path;
-  int helper_end;  // the helper's end of the channel
-  int err_write;   // the pipe its stderr goes to
-  const std::string* exec_failed;
-};
-
-// The child: the helper's channel on fd 3, stderr into our pipe, nothing else, no environment.
-// It runs on the frontend's memory until execve (CLONE_VM), so it makes system calls only and
-// writes nothing but errno; the ids are set by the kernel's calls directly, as glibc's wrappers
-// would stop the frontend's other threads to change theirs too.
-int ExecHelper(void* arg) {
-  const auto& plan = *static_cast<const SpawnPlan*>(arg);
-  if (dup2(plan.err_write, STDERR_FILENO) < 0) _exit(127);
-  if (plan.helper_end == ipc::kHelperChannelFd) {
-    if (fcntl(plan.helper_end, F_SETFD, 0) < 0) _exit(127);
-  } else if (dup2(plan.helper_end, ipc::kHelperChannelFd) < 0) {
-    _exit(127);
-  }
-  const int devnull = open("/dev/null", O_RDWR);
-  if (devnull >= 0) {
-    (void)dup2(devnull, STDIN_FILENO);
-    (void)dup2(devnull, STDOUT_FILENO);
-  }
-  // Root acting as a store's owner (act_as_owner.h) starts the helper as root again: else
-  // exec would make the owner the helper's saved uid, and the owner could signal it.
-  if (getuid() == 0 && geteuid() != 0 &&
-      (syscall(SYS_setresgid, 0, 0, 0) != 0 || syscall(SYS_setresuid, 0, 0, 0) != 0))
-    _exit(127);
-  lifetime::RestoreSignalMask();  // the frontend's stop signals are not the helper's
-  char* const argv[] = {const_cast<char*>("grootfs-helper"), nullptr};
-  char* const envp[] = {nullptr};
-  execve(plan.path, argv, envp);
-  const char* why = std::strerror(errno);  // glibc's table: no allocation
-  (void)!write(STDERR_FILENO, plan.exec_failed->data(), plan.exec_failed->size());
-  (void)!write(STDERR_FILENO, why, std::strlen(why));
-  (void)!write(STDERR_FILENO, "\n", 1);
-  _exit(127);
-}
-
-// Starts the helper's process as posix_spawn does: it shares our memory and we wait until it
-// has executed the helper (CLONE_VFORK). No page table of ours is copied, and the helper's
-// start is not queued behind our work: a forked child often waited for this CPU until the
-// frontend blocked. Signals stay blocked until the child sets the helper's mask, so no handler
-// of ours runs on its stack.
-pid_t SpawnHelper(SpawnPlan plan) {
-  std::vector<std::byte> stack(64 * 1024);
-  sigset_t all, before;
-  sigfillset(&all);
-  (void)pthread_sigmask(SIG_SETMASK, &all, &before);
-  const pid_t pid =
-      clone(ExecHelper, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
-  const int clone_errno = errno;
-  (void)pthread_sigmask(SIG_SETMASK, &before, nullptr);
-  errno = clone_errno;
-  return pid;
 }
 
 }  // namespace
@@ -104,8 +42,7 @@ std::unique_ptr<HelperClient> HelperClient::Start(const std::string& helper_bin,
   if (pipe2(err_pipe, O_CLOEXEC) != 0) throw Error("pipe: " + std::string(std::strerror(errno)));
   ipc::UniqueFd err_read(err_pipe[0]), err_write(err_pipe[1]);
 
-  const std::string exec_failed = "grootfs-helper: cannot execute " + path + ": ";
-  const pid_t pid = SpawnHelper({path.c_str(), pair->second.get(), err_write.get(), &exec_failed});
+  const pid_t pid = SpawnHelper(path, pair->second.get(), err_write.get());
   if (pid < 0) throw Error("clone: " + std::string(std::strerror(errno)));
   pair->second.Reset();
   err_write.Reset();
@@ -201,11 +138,15 @@ std::vector<std::byte> HelperClient::Call(ipc::Op op, const std::vector<std::byt
   if (finished_ || !channel_) throw Error(EndReason(""));
   std::vector<int> fds;
   if (fd >= 0) fds.push_back(fd);
-  Ready();  // the session's acceptance first: a refused Hello ends it
   // A helper that died (at start-up, or on a request) wrote its reason on stderr: that is the
-  // error, in one line, with or without a log file.
-  if (auto sent = ipc::SendRequest(channel_.get(), op, payload, fds); !sent)
+  // error, in one line, with or without a log file. The request may follow a Hello whose reply
+  // is still to come: the helper reads it only once it has accepted the session, and a refused
+  // Hello ends the session before it.
+  if (auto sent = ipc::SendRequest(channel_.get(), op, payload, fds); !sent) {
+    if (hello_pending_) Ready();  // the refusal, if that is why
     throw Error(EndReason(sent.error().text));
+  }
+  Ready();
   return AwaitReply(op);
 }
 

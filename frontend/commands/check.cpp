@@ -175,6 +175,8 @@ class Checker {
       layers.push_back(*layer);
     }
     helper_.UnmountRootfs(ipc::Area::kImages, id);
+    if (const std::string why = store::ClearVolatileMark(p_, id, record); !why.empty())
+      throw Error(why);
     helper_.MountRootfs(ipc::Area::kImages, id, store::MountOrder(layers));
   }
 
@@ -209,6 +211,9 @@ class Checker {
       std::string why;
       if (inv_.repair) {
         try {
+          if (const std::string why_not = store::ClearVolatileMark(p_, id, record);
+              !why_not.empty())
+            throw Error(why_not);
           helper_.MountRootfs(ipc::Area::kImages, id, store::MountOrder(layers));
           mend = true;
         } catch (const std::exception& e) {

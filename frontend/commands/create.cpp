@@ -21,6 +21,7 @@
 #include "frontend/image/tar_image.h"
 #include "frontend/image_id.h"
 #include "frontend/log.h"
+#include "frontend/store/image_record.h"
 #include "frontend/store/layer_cache.h"
 #include "frontend/store/quota.h"
 #include "frontend/store/store.h"
@@ -295,6 +296,8 @@ nlohmann::json ImageRecord(const Invocation& inv, const std::string& ref_text,
                            {"layers", layers},
                            {"mounted", !inv.without_mount},
                            {"skip_layer_validation", inv.skip_layer_validation}};
+  // Its overlay is mounted volatile: check --repair mounts it again only in the same boot.
+  if (!inv.without_mount) record["boot_id"] = store::CurrentBootId();
   if (spec.env) record["env"] = *spec.env;
   if (!accounted_by.empty()) record["quota"] = {{"backend", accounted_by}, {"bytes", quota}};
   if (disk.limit != 0)

@@ -1,7 +1,13 @@
 // Reading images' records.
 #include "frontend/store/image_record.h"
 
+#include <fcntl.h>
+
+#include <cstring>
+
+#include "frontend/store/own_removal.h"
 #include "frontend/util/error.h"
+#include "frontend/util/open_at.h"
 
 namespace grootfs::frontend::store {
 
@@ -17,6 +23,29 @@ nlohmann::json ReadImageRecord(const Paths& p, const std::string& id) {
   } catch (const std::exception&) {
     throw Error("image " + id + " has a corrupt record (try check --repair)");
   }
+}
+
+std::string CurrentBootId() {
+  try {
+    std::string id = ReadFile("/proc/sys/kernel/random/boot_id");
+    while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+    return id;
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+std::string ClearVolatileMark(const Paths& p, const std::string& id,
+                              const nlohmann::json& record) {
+  const std::string mounted_in = record.value("boot_id", "");
+  if (mounted_in.empty()) return "";  // made before overlays were mounted volatile: no mark
+  if (mounted_in != CurrentBootId())
+    return "its overlay was mounted volatile (its writes never synced) before the machine "
+           "restarted, so they may be lost: delete the image and create it again";
+  const ipc::UniqueFd work = OpenNoSymlinks(AT_FDCWD, p.image(id) + "/work", O_PATH | O_DIRECTORY);
+  if (!work) return std::string("cannot open its work dir: ") + std::strerror(errno);
+  if (!RemoveOwnTree(work.get(), "work")) return "cannot empty its work dir";
+  return "";
 }
 
 std::map<std::string, std::vector<std::string>> LayerUsers(const Paths& p) {

@@ -97,6 +97,36 @@ TEST_F(RobustnessTest, CheckFindsAndRepairsDamage) {
   ExpectStoreWorks();
 }
 
+// Overlays are mounted volatile (their upper dirs never synced), and overlay then marks the work
+// dir against any later mount. check --repair mounts an image that lost its mount again in the
+// boot that made it (no crash can have lost its writes since), and refuses to for an image
+// from an earlier boot: its upper dir may have lost writes, so it is to be made anew.
+TEST_F(RobustnessTest, RepairRemountsOnlyWhatThisBootMounted) {
+  InitStore();
+  CreateOk(OciFixture("alpine"), "now");
+  CreateOk(OciFixture("alpine"), "before");
+  WriteFile(RootfsOf("now") / "written", "kept");
+  for (const char* id : {"now", "before"}) ASSERT_EQ(umount2(RootfsOf(id).c_str(), 0), 0) << id;
+  const fs::path before = ImageDir("before") / "image.json";
+  Json record = ParseJson(ReadFile(before));
+  ASSERT_TRUE(record.contains("boot_id")) << record.dump();
+  record["boot_id"] = "00000000-0000-0000-0000-000000000000";  // as if the machine restarted
+  WriteFile(before, record.dump());
+
+  auto r = Grootfs(store_, "check", "--repair");
+  EXPECT_NE(r.status, 0) << r.Describe();
+  EXPECT_NE(r.out.find("problem: image before is not mounted (cannot mount it: its overlay was "
+                       "mounted volatile"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("repaired: image now is not mounted"), std::string::npos) << r.out;
+  EXPECT_TRUE(IsOverlayMountedAt(RootfsOf("now")));
+  EXPECT_EQ(ReadFile(RootfsOf("now") / "written"), "kept");
+  EXPECT_FALSE(IsOverlayMountedAt(RootfsOf("before")));
+  EXPECT_TRUE(Grootfs(store_, "delete", "before").ok());
+  ExpectStoreWorks();
+}
+
 TEST_F(RobustnessTest, RepairFetchesAgainALayerThatImagesStillUse) {
   InitStore();
   CreateOk(OciFixture("alpine"), "a");

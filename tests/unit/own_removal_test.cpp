@@ -93,6 +93,19 @@ TEST_F(OwnRemoval, AMountInsideIsNeitherEnteredNorRemoved) {
   ASSERT_EQ(umount2((image / "diff/mnt").c_str(), 0), 0);
 }
 
+// With no capability in effect, even root removes only what its ids' file rights allow: not
+// another user's file in that user's directory (the helper's confined child removes those).
+TEST_F(OwnRemoval, AnotherUsersFilesAreLeftEvenToRoot) {
+  if (geteuid() != 0) GTEST_SKIP() << "giving files to another user needs root";
+  const fs::path image = root_ / "tmp/image";
+  fs::create_directories(image / "diff/home/someone");
+  Write(image / "diff/home/someone/file", "theirs");
+  for (const char* p : {"diff/home/someone", "diff/home/someone/file"})
+    ASSERT_EQ(lchown((image / p).c_str(), 4242, 4242), 0) << p;
+  EXPECT_FALSE(RemoveOwnTree(tmp_, "image"));
+  EXPECT_TRUE(fs::is_regular_file(image / "diff/home/someone/file"));
+}
+
 TEST_F(OwnRemoval, ATreeDeeperThanItsLimitIsLeftForTheHelper) {
   fs::path deep = root_ / "tmp/image";
   for (int i = 0; i <= kMaxOwnRemovalDepth + 1; ++i) deep /= "d";
