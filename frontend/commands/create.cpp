@@ -35,7 +35,8 @@ using store::FileLock;
 constexpr std::size_t kParallelLayers = 4;  // layers fetched and unpacked at once
 
 // What the registry client needs from the command line, the config and the store: manifests
-// and configs are cached by digest in STORE/cache (made on demand, owned by the store's owner).
+// and configs are cached by digest in STORE/cache (made on demand, owned by the store's owner);
+// a cold pull asks for a bottom layer the store does not hold while its config downloads.
 image::RegistryOptions RegistryOptionsFor(const Invocation& inv) {
   image::RegistryOptions options;
   options.insecure_registries = inv.insecure_registries;
@@ -49,6 +50,9 @@ image::RegistryOptions RegistryOptionsFor(const Invocation& inv) {
   const store::Owner owner = store::StoreOwner(p);
   options.cache_uid = owner.uid;
   options.cache_gid = owner.gid;
+  options.store_has_layer_from = [p](const std::string& digest) {
+    return store::HasLayerFromBlob(p, digest);
+  };
   return options;
 }
 
@@ -171,7 +175,8 @@ std::vector<store::LayerRecord> EnsureLayers(const Invocation& inv, const store:
           hold.Release();  // EnsureLayer takes it exclusively
           if (attempt >= 3) throw Error("layer " + key + " keeps disappearing; is clean looping?");
           // A remote blob downloads while the layers below it unpack (into an unnamed file,
-          // verified), so only the unpacks wait their turn.
+          // verified), so only the unpacks wait their turn. Never the bottom layer: its blob
+          // may have been asked for ahead already (registry.h), and its reader takes that.
           image::LayerSpec layer = spec.layers[i];
           if (layer.blob_path.empty() && layer.remote && !below_ready(i))
             layer.remote = image::SpoolBlob(layer, p.tmp());

@@ -15,6 +15,7 @@
 #include <optional>
 #include <thread>
 
+#include "frontend/image/blob_prefetch.h"
 #include "frontend/image/digest.h"
 #include "frontend/image/http.h"
 #include "frontend/image/layer_stream.h"
@@ -190,6 +191,10 @@ struct Location {
   std::optional<http::Url> url;  // a layer url
   Endpoint* endpoint = nullptr;  // or a registry (or mirror)
   std::string Name() const { return url ? url->ForLog() : endpoint->Name(); }
+  // Says which location this is, for a prefetched response (whose URL may carry a query).
+  std::string Key() const {
+    return url ? "url " + url->ToString() : "endpoint " + endpoint->Name();
+  }
 };
 
 // The state of one pull, shared by every thread fetching its layers.
@@ -224,6 +229,7 @@ class Puller : public std::enable_shared_from_this<Puller> {
     origin.credentials = true;
     endpoints_.push_back(std::move(origin));
   }
+  ~Puller() { prefetch_.reset(); }  // its thread uses this Puller: joined first
 
   const std::string& image() const { return image_; }
 
@@ -262,6 +268,15 @@ class Puller : public std::enable_shared_from_this<Puller> {
     return OpenOnce(*loc.endpoint, "/v2/" + ref_->repository + "/blobs/" + digest, {}, offset);
   }
 
+  // The response a cold pull asked for ahead of time (PrefetchBottomLayer), if it is this
+  // blob's at this location; nullptr otherwise. Only its first opener at byte 0 may take it.
+  std::unique_ptr<http::Stream> TakePrefetched(const std::string& digest, const Location& loc) {
+    if (!prefetch_) return nullptr;
+    std::unique_ptr<http::Stream> s = prefetch_->Take(digest, loc.Key());
+    if (s) Logger::Get().Debug("layer-prefetch-taken", {{"digest", digest}, {"from", loc.Name()}});
+    return s;
+  }
+
   // A one-line reason for a final HTTP status from an endpoint.
   std::string StatusMessage(const Endpoint* ep, long status, const std::string& host,
                             const std::string& not_found) {
@@ -295,6 +310,7 @@ class Puller : public std::enable_shared_from_this<Puller> {
 
  private:
   ImageSpec LoadUnwrapped();
+  void PrefetchBottomLayer(const json& manifest);
 
   struct Document {
     std::string digest;
@@ -397,6 +413,8 @@ class Puller : public std::enable_shared_from_this<Puller> {
   std::once_flag certs_once_;
   UrlTls certs_;
   std::string certs_error_;
+  // Set before any layer opens (LoadUnwrapped), not changed after.
+  std::unique_ptr<BlobPrefetch> prefetch_;
 };
 
 std::unique_ptr<http::Stream> Puller::OpenOnce(Endpoint& ep, const std::string& path,
@@ -761,6 +779,7 @@ ImageSpec Puller::LoadUnwrapped() {
   if (std::optional<std::string> cached = cache_.Get(config_desc.digest)) {
     config_text = *cached;
   } else {
+    PrefetchBottomLayer(doc.body);
     const std::string what = "image config " + config_desc.digest;
     Logger::Get().Info("fetching-config",
                        {{"registry", ref_->registry}, {"digest", config_desc.digest}});
@@ -774,6 +793,35 @@ ImageSpec Puller::LoadUnwrapped() {
   const json config = json::parse(config_text, nullptr, false);
   if (config.is_discarded()) throw Error("image config " + config_desc.digest + " is not JSON");
   return reg::SpecFromManifest(doc.body, doc.digest, config, config_desc.digest);
+}
+
+// A cold pull: the bottom layer's blob asked for from the location its reader will try first,
+// while the config downloads (blob_prefetch.h). Not when the caller does not fetch layers or
+// the store already holds a layer made from that blob (checked on the prefetch's thread: it
+// reads the store's layer records). A manifest this cannot read is left to SpecFromManifest.
+void Puller::PrefetchBottomLayer(const json& manifest) {
+  if (!options_.store_has_layer_from) return;
+  LayerSpec layer;
+  try {
+    const auto layers = manifest.find("layers");
+    if (layers == manifest.end() || !layers->is_array() || layers->empty()) return;
+    layer = reg::LayerFromDescriptor(reg::ParseDescriptor(layers->front(), "layer 0"));
+  } catch (const std::exception&) {
+    return;
+  }
+  const std::vector<Location> locations = LocationsFor(layer);
+  if (locations.empty()) return;
+  const Location first = locations.front();
+  prefetch_ = std::make_unique<BlobPrefetch>(
+      layer.digest, first.Key(), [this, first, digest = layer.digest]() {
+        std::unique_ptr<http::Stream> none;
+        if (options_.store_has_layer_from(digest)) {
+          Logger::Get().Debug("layer-prefetch-skipped", {{"digest", digest}, {"reason", "cached"}});
+          return none;
+        }
+        Logger::Get().Debug("layer-prefetch", {{"digest", digest}, {"from", first.Name()}});
+        return OpenBlobAt(first, digest, 0);
+      });
 }
 
 // A layer's blob from the network: locations tried in order (urls, mirrors, the registry),
@@ -897,7 +945,8 @@ class RemoteBlob : public BlobSource {
     const Location& loc = locations_[current_];
     std::unique_ptr<http::Stream> s;
     try {
-      s = puller_->OpenBlobAt(loc, digest_, offset_);
+      if (current_ == 0 && offset_ == 0) s = puller_->TakePrefetched(digest_, loc);
+      if (!s) s = puller_->OpenBlobAt(loc, digest_, offset_);
     } catch (const http::TransferError& e) {
       if (e.retryable()) {
         Retry(TransferMessage(e, Host(), false), std::nullopt);

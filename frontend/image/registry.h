@@ -16,10 +16,13 @@
 //   after 5 retries or 60 s without progress. Verification is StreamLayer's, over these bytes.
 // - Manifests and configs are cached by digest under cache_dir (verified again when read): an
 //   image by tag whose layers are cached costs one manifest request; by digest, none.
+// - A cold pull asks for its bottom layer's blob while the config downloads (see
+//   RegistryOptions::store_has_layer_from); the layer's reader takes that response.
 #pragma once
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,6 +42,11 @@ struct RegistryOptions {
   gid_t cache_gid = 0;
   std::string os = "linux";
   std::string architecture;  // "" for the host's
+  // Set by a caller that goes on to fetch the layers (create): on a cold pull (the image config
+  // not in cache_dir) the bottom layer's blob is then asked for while the config downloads
+  // (blob_prefetch.h), unless this says the store already holds a layer made from that blob.
+  // Called on another thread. Null: nothing is asked for ahead.
+  std::function<bool(const std::string& blob_digest)> store_has_layer_from;
 };
 
 // Resolves a docker:// reference to an image (manifest lists and indexes resolved to the

@@ -21,6 +21,10 @@ struct LayerRecord {
 // Reads STORE/layers/KEY/layer.json; nullopt when the layer is not (wholly) there.
 std::optional<LayerRecord> ReadLayer(const Paths& p, const std::string& key);
 
+// True when the cache holds a verified layer unpacked from the blob `digest` (its record's
+// "digest"): that blob need not be fetched ahead of time. Reads every layer's record.
+bool HasLayerFromBlob(const Paths& p, const std::string& digest);
+
 // Makes sure the layer is in the cache: under the layer's lock, either it is there already or
 // it is streamed (verified while it streams) into the helper, unpacked into tmp/ and renamed
 // into place only when both the unpack and the verification succeeded. The layer takes its tar

@@ -345,6 +345,72 @@ TEST_F(RegistryFaultTest, ProxiesFromTheEnvironmentUpperCaseHttpProxyToo) {
   EXPECT_EQ(proxy.Requests().size(), before) << "NO_PROXY was not honoured";
 }
 
+// A cold pull (the config not cached) asks for its bottom layer while the config downloads:
+// with the config's answer held back, the layer's request arrives before it is sent, and the
+// layer is asked for once (its reader takes that response).
+TEST_F(RegistryFaultTest, AColdPullAsksForItsBottomLayerWhileTheConfigDownloads) {
+  FakeRegistry reg(FixtureImage("alpine"));
+  std::atomic<bool> config_sent{false};
+  std::atomic<int> layer_before_config{0}, layer_after_config{0};
+  reg.blob_fault = [&](const std::string& digest, int, const HttpReq&) {
+    if (digest != kAlpineLayer) {
+      std::this_thread::sleep_for(2s);  // the config, answered late
+      config_sent = true;
+    } else {
+      ++(config_sent ? layer_after_config : layer_before_config);
+    }
+    return Fault{};
+  };
+  const fs::path log = tmp_ / "cold.log";
+  auto r = GrootfsV(
+      store_, {"--log-level", "debug", "--log-file", log.string(), "create", "--insecure-registry",
+               reg.host(), "docker://" + reg.host() + "/alpine:latest", "cold"});
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  ExpectShellRuns("cold");
+  EXPECT_EQ(layer_before_config, 1) << "the layer was asked for after the config";
+  EXPECT_EQ(layer_after_config, 0);
+  EXPECT_EQ(LayerRequests(reg).size(), 1u) << "the prefetched response was not used";
+  EXPECT_NE(ReadFile(log).find("layer-prefetch-taken"), std::string::npos) << ReadFile(log);
+}
+
+// A cold pull whose bottom layer the store already holds (made from the same blob) does not ask
+// for it: the config comes, the layer does not.
+TEST_F(RegistryFaultTest, ABottomLayerTheStoreHoldsIsNotAskedForAhead) {
+  FakeRegistry reg(FixtureImage("alpine"));
+  ASSERT_TRUE(Create(reg, "first").ok());
+  ASSERT_EQ(LayerRequests(reg).size(), 1u);
+  fs::remove_all(fs::path(store_) / "cache/sha256");  // the config (and manifest) forgotten
+  auto r = Create(reg, "second");
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  ExpectShellRuns("second");
+  EXPECT_EQ(reg.BlobRequests(), 3) << "the config twice, the layer once";
+  EXPECT_EQ(LayerRequests(reg).size(), 1u) << "the cached layer was fetched ahead";
+}
+
+// The request ahead failing is not the pull failing: an answer of 500 is retried as any other
+// (it is the first attempt), a connection dropped before any answer is not even counted.
+TEST_F(RegistryFaultTest, AFailedRequestAheadDoesNotChangeTheOutcome) {
+  for (const Fault::Kind kind : {Fault::kStatus, Fault::kDrop}) {
+    SCOPED_TRACE(kind == Fault::kStatus ? "HTTP 500" : "dropped");
+    FakeRegistry reg(FixtureImage("alpine"));
+    reg.blob_fault = [&](const std::string& digest, int n, const HttpReq&) {
+      Fault f;
+      if (digest == kAlpineLayer && n == 0) f.kind = kind;
+      return f;
+    };
+    const std::string id = kind == Fault::kStatus ? "status" : "dropped";
+    auto r = Create(reg, id);
+    ASSERT_TRUE(r.ok()) << r.Describe();
+    ExpectShellRuns(id);
+    const auto requests = LayerRequests(reg);
+    ASSERT_EQ(requests.size(), 2u);
+    EXPECT_EQ(RangeOf(requests[1]), "");
+    ASSERT_TRUE(Grootfs(store_, "delete", id).ok());
+    ASSERT_TRUE(Grootfs(store_, "clean").ok());
+    fs::remove_all(fs::path(store_) / "cache/sha256");
+  }
+}
+
 // Last, and the only slow one: a transfer that stops sending is abandoned after 30 s without a
 // byte and resumed from the byte reached.
 TEST_F(RegistryFaultTest, AStalledTransferIsAbandonedAndResumed) {

@@ -495,7 +495,7 @@ class FakeHttpServer {
 
 // What goes wrong with one blob response.
 struct Fault {
-  enum Kind { kNone, kStatus, kReset, kTruncate, kStall, kCorrupt, kShort, kRedirect };
+  enum Kind { kNone, kStatus, kReset, kTruncate, kStall, kCorrupt, kShort, kRedirect, kDrop };
   Kind kind = kNone;
   int status = 500;      // kStatus
   size_t at = 0;         // bytes sent before kReset/kTruncate/kStall; dropped at the end: kShort
@@ -616,6 +616,10 @@ class FakeRegistry {
   static void ServeBlob(Conn& c, const HttpReq& r, std::string body, const Fault& f) {
     if (f.kind == Fault::kStatus) {
       c.Json(f.status, R"({"errors":[{"code":"UNAVAILABLE"}]})");
+      return;
+    }
+    if (f.kind == Fault::kDrop) {  // a reset before any answer
+      c.Reset();
       return;
     }
     if (f.kind == Fault::kRedirect) {

@@ -1,5 +1,6 @@
 // The HTTP client against a scripted server on 127.0.0.1: bodies by length, chunked and up to
-// the close, keep-alive reuse, stale pooled connections, truncation, stalls, proxies.
+// the close, keep-alive reuse, stale pooled connections, truncation, stalls, proxies; a blob's
+// response asked for ahead of time (BlobPrefetch) and handed to its reader.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -16,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "frontend/image/blob_prefetch.h"
 #include "frontend/image/http.h"
 #include "frontend/image/http_connection.h"
 
@@ -372,6 +374,51 @@ TEST(HttpStreamTest, IPv6LiteralHosts) {
   close(fd);
   EXPECT_EQ(body, "v6");
   EXPECT_NE(head.find("\r\nHost: " + authority + "\r\n"), std::string::npos) << head;
+}
+
+// The response made ahead goes to the one reader of the same blob at the same location, once;
+// the others get nothing (and open the blob themselves).
+TEST(BlobPrefetchTest, TheResponseGoesOnceToItsBlobAtItsLocation) {
+  ScriptedServer server([](const std::string&, int) { return Ok("the blob"); });
+  BlobPrefetch prefetch("sha256:aa", "here",
+                        [&] { return std::make_unique<Stream>(Get(server.url("/blob"))); });
+  EXPECT_EQ(prefetch.Take("sha256:bb", "here"), nullptr);
+  EXPECT_EQ(prefetch.Take("sha256:aa", "there"), nullptr);
+  std::unique_ptr<Stream> s = prefetch.Take("sha256:aa", "here");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->status(), 200);
+  EXPECT_EQ(s->ReadAll(1 << 20, "blob"), "the blob");
+  EXPECT_EQ(prefetch.Take("sha256:aa", "here"), nullptr) << "taken twice";
+  EXPECT_EQ(server.heads().size(), 1u);
+}
+
+// A request that fails is silent (nothing to take); one never taken is waited for and closed
+// when the prefetch goes: no thread and no connection outlive it.
+TEST(BlobPrefetchTest, FailuresAreSilentAndWhatIsNotTakenIsClosed) {
+  {
+    BlobPrefetch failed("sha256:aa", "here", []() -> std::unique_ptr<Stream> {
+      throw TransferError("127.0.0.1", "refused", TransferError::Kind::kConnect);
+    });
+    EXPECT_EQ(failed.Take("sha256:aa", "here"), nullptr);
+  }
+  ScriptedServer server([](const std::string&, int n) {
+    if (n > 0) return Ok("next");
+    Reply r = Ok(std::string(1 << 20, 'x'));  // more than a connection drains for reuse
+    r.hold = true;
+    return r;
+  });
+  std::atomic<bool> opened{false};
+  {
+    BlobPrefetch unused("sha256:aa", "here", [&] {
+      std::this_thread::sleep_for(200ms);  // still going when the prefetch goes
+      auto s = std::make_unique<Stream>(Get(server.url("/blob")));
+      opened = true;
+      return s;
+    });
+  }
+  EXPECT_TRUE(opened) << "the request was not waited for";
+  EXPECT_EQ(Fetch(Get(server.url("/next"))), "next");
+  EXPECT_EQ(server.connections(), 2) << "the unread response's connection was kept";
 }
 
 }  // namespace
