@@ -80,8 +80,7 @@ int LoadTrust(SSL_CTX* ctx, const grootfs_tls_config& config, grootfs_tls_error*
   }
   if (config.extra_ca_pem_size == 0) return GROOTFS_TLS_OK;
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(config.extra_ca_pem, static_cast<int>(config.extra_ca_pem_size)),
-      &BIO_free);
+      BIO_new_mem_buf(config.extra_ca_pem, static_cast<int>(config.extra_ca_pem_size)), &BIO_free);
   X509_STORE* store = SSL_CTX_get_cert_store(ctx);
   int added = 0;
   while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
@@ -161,18 +160,18 @@ enum class Outcome { kDone, kEnd, kTruncated, kFailed };
 // Runs op (an SSL call on s) until it succeeds or fails, waiting for the socket in between, all
 // within timeout_ms. kEnd: close_notify; kTruncated: the peer closed without it.
 template <class Op>
-Outcome Drive(grootfs_tls_session* s, int timeout_ms, Op op, int* result, grootfs_tls_error* err) {
+Outcome Drive(grootfs_tls_session* s, int timeout_ms, int* result, grootfs_tls_error* err, Op op) {
   const long long deadline = NowMs() + timeout_ms;
   while (true) {
     ERR_clear_error();
     errno = 0;
     const int r = op();
+    const int saved_errno = errno;
     if (r > 0) {
       *result = r;
       return Outcome::kDone;
     }
     const int e = SSL_get_error(s->ssl, r);
-    const int saved_errno = errno;
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
       if (!Await(s->fd, e, deadline)) {
         Fail(err, GROOTFS_TLS_STALLED, "timed out");
@@ -234,7 +233,7 @@ grootfs_tls_session* SessionNew(grootfs_tls_context* context, int fd, const char
     }
   }
   int ignored = 0;
-  const Outcome o = Drive(s, timeout_ms, [ssl] { return SSL_connect(ssl); }, &ignored, err);
+  const Outcome o = Drive(s, timeout_ms, &ignored, err, [ssl] { return SSL_connect(ssl); });
   if (o == Outcome::kDone) return s;
   s->failed = true;
   const long verdict = SSL_get_verify_result(ssl);
@@ -263,12 +262,13 @@ int WriteAll(grootfs_tls_session* s, const void* data, size_t size, int timeout_
     const int chunk = size > (1 << 30) ? (1 << 30) : static_cast<int>(size);
     const long long left = deadline - NowMs();
     int written = 0;
-    const Outcome o = Drive(s, left > 0 ? static_cast<int>(left) : 0,
-                            [&] { return SSL_write(s->ssl, p, chunk); }, &written, err);
+    const int limit = left > 0 ? static_cast<int>(left) : 0;
+    const Outcome o = Drive(s, limit, &written, err, [&] { return SSL_write(s->ssl, p, chunk); });
     if (o == Outcome::kFailed) return err->status;
     if (o != Outcome::kDone) {
       s->failed = true;
-      return Fail(err, GROOTFS_TLS_DROPPED, o == Outcome::kEnd ? "End of file" : "stream truncated");
+      return Fail(err, GROOTFS_TLS_DROPPED,
+                  o == Outcome::kEnd ? "End of file" : "stream truncated");
     }
     p += written;
     size -= static_cast<size_t>(written);
@@ -281,8 +281,7 @@ int ReadSome(grootfs_tls_session* s, void* buffer, size_t size, size_t* got, int
   *got = 0;
   const int want = size > (1 << 30) ? (1 << 30) : static_cast<int>(size);
   int n = 0;
-  const Outcome o =
-      Drive(s, timeout_ms, [&] { return SSL_read(s->ssl, buffer, want); }, &n, err);
+  const Outcome o = Drive(s, timeout_ms, &n, err, [&] { return SSL_read(s->ssl, buffer, want); });
   if (o == Outcome::kFailed) return err->status;
   // The end of the stream, with or without TLS's close_notify: whether the response was
   // complete is the caller's to judge.
@@ -304,8 +303,15 @@ void SessionClose(grootfs_tls_session* s) {
 }
 
 constexpr grootfs_tls_api kApi = {
-    GROOTFS_TLS_ABI_VERSION, sizeof(grootfs_tls_api), ContextNew, ContextFree, SessionNew,
-    WriteAll, ReadSome, Pending, SessionClose,
+    GROOTFS_TLS_ABI_VERSION,
+    sizeof(grootfs_tls_api),
+    ContextNew,
+    ContextFree,
+    SessionNew,
+    WriteAll,
+    ReadSome,
+    Pending,
+    SessionClose,
 };
 
 }  // namespace

@@ -34,11 +34,11 @@ struct grootfs_tls_error {
 
 // One client configuration: an SSL_CTX, shared by every session of it (safe across threads).
 struct grootfs_tls_config {
-  int verify;                 // check the peer's certificate and name
-  const char* extra_ca_pem;   // CAs trusted in addition to the system's (SSL_CERT_FILE/DIR)
-  size_t extra_ca_pem_size;   // 0: none
-  const char* client_cert;    // PEM file of a client certificate chain, "" for none
-  const char* client_key;     // its key, "" when in the certificate's file
+  int verify;                // check the peer's certificate and name
+  const char* extra_ca_pem;  // CAs trusted in addition to the system's (SSL_CERT_FILE/DIR)
+  size_t extra_ca_pem_size;  // 0: none
+  const char* client_cert;   // PEM file of a client certificate chain, "" for none
+  const char* client_key;    // its key, "" when in the certificate's file
 };
 
 struct grootfs_tls_context;

@@ -58,7 +58,8 @@ std::string TlsPluginPath() {
 
 const grootfs_tls_api& TlsPlugin(const std::string& where) {
   static const Loaded* loaded = new Loaded(Load());  // once, thread-safe; kept until exit
-  if (loaded->api == nullptr) throw TransferError(where, loaded->error, TransferError::Kind::kOther);
+  if (loaded->api == nullptr)
+    throw TransferError(where, loaded->error, TransferError::Kind::kOther);
   return *loaded->api;
 }
 

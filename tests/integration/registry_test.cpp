@@ -334,7 +334,8 @@ TEST_F(RegistryTest, RequestsShareConnectionsAndLoadNoNetworkLibrary) {
   EXPECT_NE(warm.err.find("libc.so.6"), std::string::npos) << "no loader output?\n" << warm.err;
   EXPECT_NE(warm.err.find("calling init: " GROOTFS_PREFIX "/libexec/grootfs/grootfs-tls.so"),
             std::string::npos)
-      << "the TLS plugin was not loaded:\n" << warm.err;
+      << "the TLS plugin was not loaded:\n"
+      << warm.err;
   for (const char* lib : {"libssl", "libcrypto", "libcurl", "libnghttp2", "libldap", "libgssapi",
                           "libssh", "libidn2", "libpsl", "librtmp", "libbrotli", "libgnutls"}) {
     EXPECT_EQ(warm.err.find(lib), std::string::npos) << lib << " loaded:\n" << warm.err;
@@ -350,8 +351,7 @@ TEST_F(RegistryTest, RequestsShareConnectionsAndLoadNoNetworkLibrary) {
   EXPECT_EQ(plain.GrootfsRequests("/manifests/latest"), 2) << plain.Log();
   EXPECT_NE(plain_warm.err.find("libc.so.6"), std::string::npos) << plain_warm.err;
   for (const char* lib : {"grootfs-tls", "libssl", "libcrypto"}) {
-    EXPECT_EQ(plain_warm.err.find(lib), std::string::npos) << lib << " loaded:\n"
-                                                           << plain_warm.err;
+    EXPECT_EQ(plain_warm.err.find(lib), std::string::npos) << lib << " loaded:\n" << plain_warm.err;
   }
   ExpectShellRuns("plain-warm");
 }
@@ -372,8 +372,8 @@ TEST_F(RegistryTest, AMissingTlsPluginIsAOneLineErrorAndPlainHttpStillWorks) {
   const std::string plugin = (tmp_ / "no-plugin/libexec/grootfs/grootfs-tls.so").string();
   auto create = [&](const std::string& image, const std::string& id,
                     const std::vector<std::string>& flags) {
-    std::vector<std::string> argv{"env", "SSL_CERT_FILE=" + certs.ca_crt.string(), bin.string(),
-                                  "--store", store_, "--helper-bin", HelperBin(), "create"};
+    std::vector<std::string> argv{"env", "SSL_CERT_FILE=" + certs.ca_crt.string(), bin.string()};
+    argv.insert(argv.end(), {"--store", store_, "--helper-bin", HelperBin(), "create"});
     argv.insert(argv.end(), flags.begin(), flags.end());
     argv.insert(argv.end(), {image, id});
     return RunCmd(argv, 180s);

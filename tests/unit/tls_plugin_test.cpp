@@ -1,6 +1,8 @@
 // The TLS plugin (grootfs-tls.so) as the unit tests load it, from the build tree: its path, and
 // handshake failures against servers that are not TLS, worded and sorted as before the plugin
 // (Boost.Asio's ssl::stream). Real registries with TLS are the integration tests'.
+#include "frontend/image/tls_plugin.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -13,7 +15,6 @@
 #include <thread>
 
 #include "frontend/image/http.h"
-#include "frontend/image/tls_plugin.h"
 
 namespace grootfs::frontend::image::http {
 namespace {
