@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "frontend/image/http.h"
 
@@ -79,6 +80,17 @@ TEST(TlsPluginTest, IsFoundBesideTheExecutableAsInstalled) {
   const grootfs_tls_api& api = TlsPlugin("test");
   EXPECT_EQ(api.abi_version, static_cast<unsigned>(GROOTFS_TLS_ABI_VERSION));
   EXPECT_EQ(&api, &TlsPlugin("again")) << "loaded once";
+}
+
+// Layer threads may make their first https connections at once: one load, one table.
+TEST(TlsPluginTest, ThreadsLoadingAtOnceGetTheSameTable) {
+  std::vector<const grootfs_tls_api*> seen(8, nullptr);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    threads.emplace_back([&seen, i] { seen[i] = &TlsPlugin("thread"); });
+  }
+  for (auto& t : threads) t.join();
+  for (const grootfs_tls_api* api : seen) EXPECT_EQ(api, &TlsPlugin("test"));
 }
 
 TEST(TlsPluginTest, APeerThatClosesInTheHandshakeIsATlsFailure) {
