@@ -52,8 +52,9 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # grootfs_VERSION_ARCH.deb
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${GROOTFS_PACKAGE_MAINTAINER}")
 set(CPACK_DEBIAN_PACKAGE_SECTION admin)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-# Depends from the binaries' libraries (dpkg-shlibdeps): grootfs links its HTTP client and TLS
-# (Asio, Beast, OpenSSL) in, so libc and ISA-L are all there is.
+# Depends from the binaries' libraries (dpkg-shlibdeps): grootfs links its HTTP client (Asio,
+# Beast) and libcrypto in, and its TLS plugin (libexec/grootfs/grootfs-tls.so) libssl and
+# libcrypto, so libc and ISA-L are all there is.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # init-store --store-size-bytes runs mkfs.xfs; registries' certificates are checked against
 # /etc/ssl/certs; disk limits on btrfs need its quotas enabled.

@@ -1,7 +1,8 @@
 // HTTP/1.1 and HTTPS for the registry client: one request at a time, its body pulled by the
 // caller (never buffered whole), redirects left to the caller, proxies from the environment.
-// Connections are kept alive and reused (http_connection.h); the transport is Boost.Asio over
-// the statically linked OpenSSL and the parser Boost.Beast's, so no shared library is loaded.
+// Connections are kept alive and reused (http_connection.h); the transport is Boost.Asio, TLS
+// the grootfs-tls.so plugin (OpenSSL linked in, loaded at the first https connection), and the
+// parser Boost.Beast's.
 #pragma once
 
 #include <cstddef>

@@ -1,120 +1,67 @@
 #include "frontend/image/http_connection.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <poll.h>
-#include <stdlib.h>
-#include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
+#include <climits>
 #include <map>
 #include <mutex>
+
+#include "frontend/image/tls_plugin.h"
 
 namespace grootfs::frontend::image::http {
 namespace {
 
 namespace asio = boost::asio;
-namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using Kind = TransferError::Kind;
 
 constexpr std::size_t kMaxIdlePerKey = 8;
-constexpr const char* kSystemCaFile = "/etc/ssl/certs/ca-certificates.crt";
-constexpr const char* kSystemCaDir = "/etc/ssl/certs";
 
-bool IsIpAddress(const std::string& host) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
-}
-
-std::string OpenSslError() {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) return "unknown error";
-  char buf[256];
-  ERR_error_string_n(code, buf, sizeof buf);
-  return buf;
-}
-
-std::string Getenv(const char* name) {
-  const char* value = getenv(name);
-  return value != nullptr ? value : "";
-}
-
-// The trusted CAs: the system's (SSL_CERT_FILE and SSL_CERT_DIR replace its bundle and its
-// directory, as they did for libcurl), with the extra PEM added to them, not replacing them.
-void LoadTrust(SSL_CTX* ctx, const TlsConfig& tls) {
-  std::string file = Getenv("SSL_CERT_FILE");
-  std::string dir = Getenv("SSL_CERT_DIR");
-  if (file.empty()) file = kSystemCaFile;
-  if (dir.empty()) dir = kSystemCaDir;
-  if (access(file.c_str(), R_OK) != 0) file.clear();
-  if (access(dir.c_str(), X_OK) != 0) dir.clear();
-  if ((!file.empty() || !dir.empty()) &&
-      SSL_CTX_load_verify_locations(ctx, file.empty() ? nullptr : file.c_str(),
-                                    dir.empty() ? nullptr : dir.c_str()) != 1) {
-    throw TransferError("TLS", "cannot read the CA certificates in " + file + ": " + OpenSslError(),
-                        Kind::kTlsVerify);
+Kind KindOf(int status) {
+  switch (status) {
+    case GROOTFS_TLS_TLS:
+      return Kind::kTls;
+    case GROOTFS_TLS_TLS_VERIFY:
+      return Kind::kTlsVerify;
+    case GROOTFS_TLS_STALLED:
+      return Kind::kStalled;
+    case GROOTFS_TLS_DROPPED:
+      return Kind::kDropped;
+    default:
+      return Kind::kOther;
   }
-  if (tls.extra_ca_pem.empty()) return;
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(tls.extra_ca_pem.data(), static_cast<int>(tls.extra_ca_pem.size())),
-      &BIO_free);
-  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
-  int added = 0;
-  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-    X509_STORE_add_cert(store, cert);  // fails harmlessly for a certificate already there
-    X509_free(cert);
-    ++added;
-  }
-  ERR_clear_error();
-  if (added == 0) throw TransferError("TLS", "no certificate in the extra CAs", Kind::kTlsVerify);
 }
 
-std::shared_ptr<ssl::context> MakeContext(const TlsConfig& tls) {
-  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
-  SSL_CTX* ctx = context->native_handle();
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-  if (tls.verify) {
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-    LoadTrust(ctx, tls);
-  } else {
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
-  }
-  if (!tls.client_cert.empty()) {
-    const std::string& key = tls.client_key.empty() ? tls.client_cert : tls.client_key;
-    if (SSL_CTX_use_certificate_chain_file(ctx, tls.client_cert.c_str()) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
-      throw TransferError(
-          "TLS", "cannot use the client certificate " + tls.client_cert + ": " + OpenSslError(),
-          Kind::kTls);
-    }
-  }
-  return context;
+int Milliseconds(std::chrono::seconds limit) {
+  return static_cast<int>(std::min<long long>(limit.count() * 1000LL, INT_MAX));
 }
 
-// One context for each TLS configuration, shared by its connections (a context is safe to use
-// from several threads): the CA bundle is read once a process.
-std::shared_ptr<ssl::context> ContextFor(const TlsConfig& tls) {
+// One plugin context for each TLS configuration, shared by its connections (a context is safe
+// to use from several threads): the CA bundle is read once a process. Never freed.
+grootfs_tls_context* ContextFor(const grootfs_tls_api& api, const TlsConfig& tls) {
   static std::mutex mutex;
-  static auto* contexts = new std::map<std::string, std::shared_ptr<ssl::context>>;
+  static auto* contexts = new std::map<std::string, grootfs_tls_context*>;
   const std::string key = std::string(tls.verify ? "1" : "0") + '\0' + tls.extra_ca_pem + '\0' +
                           tls.client_cert + '\0' + tls.client_key;
   std::lock_guard lock(mutex);
   auto it = contexts->find(key);
-  if (it == contexts->end()) it = contexts->emplace(key, MakeContext(tls)).first;
-  return it->second;
+  if (it != contexts->end()) return it->second;
+  const grootfs_tls_config config{tls.verify ? 1 : 0, tls.extra_ca_pem.data(),
+                                  tls.extra_ca_pem.size(), tls.client_cert.c_str(),
+                                  tls.client_key.c_str()};
+  grootfs_tls_error err{};
+  grootfs_tls_context* context = api.context_new(&config, &err);
+  if (context == nullptr) throw TransferError("TLS", err.text, KindOf(err.status));
+  contexts->emplace(key, context);
+  return context;
 }
 
 struct Pool {
@@ -142,13 +89,17 @@ std::string Endpoint::Key() const {
 
 struct Connection::Impl {
   asio::io_context io{1};
-  std::optional<tcp::socket> plain;
-  std::shared_ptr<ssl::context> context;
-  std::optional<ssl::stream<tcp::socket>> tls;
+  std::optional<tcp::socket> plain;  // the TCP connection, TLS's too
+  const grootfs_tls_api* tls_api = nullptr;
+  grootfs_tls_session* tls = nullptr;  // https: the plugin's session over plain's socket
   std::string key;
   std::string where;
 
-  tcp::socket& Socket() { return tls ? tls->next_layer() : *plain; }
+  ~Impl() {
+    if (tls != nullptr) tls_api->session_close(tls);
+  }
+
+  tcp::socket& Socket() { return *plain; }
 
   // Runs the started operation until its handler set `done` or `limit` passed; false when the
   // limit passed (the operation is cancelled and its handler has run).
@@ -164,14 +115,13 @@ struct Connection::Impl {
   }
 
   [[noreturn]] void Fail(const error_code& ec) const {
-    const std::string message = ec.message();
-    // A peer that refuses our certificate (or lack of one) says so with an alert: that is a TLS
-    // failure, not a dropped connection worth retrying.
-    if (ec.category() == asio::error::get_ssl_category() &&
-        message.find("alert") != std::string::npos) {
-      throw TransferError(where, message, Kind::kTls);
-    }
-    throw TransferError(where, message, Kind::kDropped);
+    throw TransferError(where, ec.message(), Kind::kDropped);
+  }
+
+  // A failed plugin call: its text, or ours for a time limit.
+  [[noreturn]] void FailTls(const grootfs_tls_error& err, const std::string& stalled) const {
+    if (err.status == GROOTFS_TLS_STALLED) throw TransferError(where, stalled, Kind::kStalled);
+    throw TransferError(where, err.text, KindOf(err.status));
   }
 
   void ConnectTcp(const Endpoint& endpoint, std::chrono::seconds timeout);
@@ -254,45 +204,21 @@ void Connection::Impl::Tunnel(const Endpoint& endpoint, std::chrono::seconds tim
   }
 }
 
+// The plugin's TLS session over the connected socket (SNI, the peer's certificate and name).
 void Connection::Impl::Handshake(const Endpoint& endpoint, std::chrono::seconds timeout) {
+  grootfs_tls_context* context = nullptr;
   try {
-    context = ContextFor(endpoint.tls);
+    context = ContextFor(*tls_api, endpoint.tls);
   } catch (const TransferError& e) {
     throw TransferError(where, e.detail(), e.kind());  // named after the host, not "TLS"
   }
-  tls.emplace(std::move(*plain), *context);
-  plain.reset();
-  SSL* ssl = tls->native_handle();
   const std::string host(Unbracketed(endpoint.url.host));
-  const bool ip = IsIpAddress(host);
-  if (!ip) SSL_set_tlsext_host_name(ssl, host.c_str());
-  if (endpoint.tls.verify) {
-    if (ip) {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
-    } else {
-      SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      SSL_set1_host(ssl, host.c_str());
-    }
+  grootfs_tls_error err{};
+  tls = tls_api->session_new(context, plain->native_handle(), host.c_str(), Milliseconds(timeout),
+                             &err);
+  if (tls == nullptr) {
+    FailTls(err, "the TLS handshake timed out after " + std::to_string(timeout.count()) + " s");
   }
-  bool done = false;
-  error_code ec;
-  tls->async_handshake(ssl::stream_base::client, [&](const error_code& e) {
-    ec = e;
-    done = true;
-  });
-  if (!Run(done, timeout)) {
-    throw TransferError(
-        where, "the TLS handshake timed out after " + std::to_string(timeout.count()) + " s",
-        Kind::kStalled);
-  }
-  if (!ec) return;
-  const long verify = SSL_get_verify_result(ssl);
-  if (endpoint.tls.verify && verify != X509_V_OK) {
-    throw TransferError(
-        where, std::string("SSL certificate problem: ") + X509_verify_cert_error_string(verify),
-        Kind::kTlsVerify);
-  }
-  throw TransferError(where, "TLS handshake: " + ec.message(), Kind::kTls);
 }
 
 Connection::Connection() : impl_(std::make_unique<Impl>()) {}
@@ -304,8 +230,10 @@ std::unique_ptr<Connection> Connection::Open(const Endpoint& endpoint,
   Impl& s = *c->impl_;
   s.key = endpoint.Key();
   s.where = endpoint.url.Authority();
+  const bool https = endpoint.url.scheme == "https";
+  if (https) s.tls_api = &TlsPlugin(s.where);  // loaded at the first https connection
   s.ConnectTcp(endpoint, timeout);
-  if (endpoint.url.scheme == "https") {
+  if (https) {
     if (endpoint.proxy) s.Tunnel(endpoint, timeout);
     s.Handshake(endpoint, timeout);
   }
@@ -314,47 +242,51 @@ std::unique_ptr<Connection> Connection::Open(const Endpoint& endpoint,
 
 void Connection::WriteAll(std::string_view data, std::chrono::seconds stall) {
   Impl& s = *impl_;
+  const std::string stalled = "could not send for " + std::to_string(stall.count()) + " s";
+  if (s.tls != nullptr) {
+    grootfs_tls_error err{};
+    if (s.tls_api->write_all(s.tls, data.data(), data.size(), Milliseconds(stall), &err) !=
+        GROOTFS_TLS_OK) {
+      s.FailTls(err, stalled);
+    }
+    return;
+  }
   bool done = false;
   error_code ec;
-  auto handler = [&](const error_code& e, std::size_t) {
-    ec = e;
-    done = true;
-  };
-  if (s.tls) {
-    asio::async_write(*s.tls, asio::buffer(data.data(), data.size()), handler);
-  } else {
-    asio::async_write(*s.plain, asio::buffer(data.data(), data.size()), handler);
-  }
-  if (!s.Run(done, stall)) {
-    throw TransferError(s.where, "could not send for " + std::to_string(stall.count()) + " s",
-                        Kind::kStalled);
-  }
+  asio::async_write(*s.plain, asio::buffer(data.data(), data.size()),
+                    [&](const error_code& e, std::size_t) {
+                      ec = e;
+                      done = true;
+                    });
+  if (!s.Run(done, stall)) throw TransferError(s.where, stalled, Kind::kStalled);
   if (ec) s.Fail(ec);
 }
 
 std::size_t Connection::ReadSome(void* buffer, std::size_t size, std::chrono::seconds stall) {
   Impl& s = *impl_;
+  const std::string stalled = "no data for " + std::to_string(stall.count()) + " s";
+  if (s.tls != nullptr) {
+    // 0 at the end of the stream, with or without TLS's close_notify: whether the response was
+    // complete is the caller's to judge.
+    grootfs_tls_error err{};
+    std::size_t got = 0;
+    if (s.tls_api->read_some(s.tls, buffer, size, &got, Milliseconds(stall), &err) !=
+        GROOTFS_TLS_OK) {
+      s.FailTls(err, stalled);
+    }
+    return got;
+  }
   bool done = false;
   error_code ec;
   std::size_t got = 0;
-  auto handler = [&](const error_code& e, std::size_t n) {
+  s.plain->async_read_some(asio::buffer(buffer, size), [&](const error_code& e, std::size_t n) {
     ec = e;
     got = n;
     done = true;
-  };
-  if (s.tls) {
-    s.tls->async_read_some(asio::buffer(buffer, size), handler);
-  } else {
-    s.plain->async_read_some(asio::buffer(buffer, size), handler);
-  }
-  if (!s.Run(done, stall)) {
-    throw TransferError(s.where, "no data for " + std::to_string(stall.count()) + " s",
-                        Kind::kStalled);
-  }
+  });
+  if (!s.Run(done, stall)) throw TransferError(s.where, stalled, Kind::kStalled);
   if (got > 0) return got;
-  // The end of the stream, with or without TLS's close_notify: whether the response was
-  // complete is the caller's to judge.
-  if (!ec || ec == asio::error::eof || ec == ssl::error::stream_truncated) return 0;
+  if (!ec || ec == asio::error::eof) return 0;
   s.Fail(ec);
 }
 
@@ -363,7 +295,7 @@ const std::string& Connection::where() const { return impl_->where; }
 
 bool Connection::LooksIdle() const {
   Impl& s = *impl_;
-  if (s.tls && SSL_pending(s.tls->native_handle()) > 0) return false;
+  if (s.tls != nullptr && s.tls_api->pending(s.tls) != 0) return false;
   pollfd p{s.Socket().native_handle(), POLLIN, 0};
   return poll(&p, 1, 0) == 0;
 }

@@ -306,13 +306,16 @@ TEST_F(RegistryTest, TlsRegistryIsVerifiedAgainstTheSystemOrSslCertFile) {
 
 // The requests of one create share their TCP and TLS connections: a warm create by tag opens
 // one connection for its one request, a cold create of 30 layers far fewer than it makes
-// requests. And reaching a TLS registry loads no shared library of libcurl's kind.
+// requests. Reaching a TLS registry loads the TLS plugin (grootfs-tls.so, OpenSSL linked in) and
+// no shared library of libcurl's kind; a warm create from a plain-HTTP registry loads nothing.
 TEST_F(RegistryTest, RequestsShareConnectionsAndLoadNoNetworkLibrary) {
   TestCerts certs;
   ASSERT_TRUE(certs.Make(tmp_ / "certs"));
-  DockerRegistry reg;
+  DockerRegistry reg, plain;
   ASSERT_TRUE(reg.Start(tmp_ / "reg", RegistryConfig::Tls(certs)));
+  ASSERT_TRUE(plain.Start(tmp_ / "plain"));
   ASSERT_TRUE(PushImage(FixtureImage("garden-rootfs"), reg.host() + "/garden/rootfs:v1").ok());
+  ASSERT_TRUE(PushImage(FixtureImage("alpine"), plain.host() + "/alpine:latest").ok());
   const std::string image = "docker://" + reg.host() + "/garden/rootfs:v1";
   const std::string trust = "SSL_CERT_FILE=" + certs.ca_crt.string();
 
@@ -329,11 +332,69 @@ TEST_F(RegistryTest, RequestsShareConnectionsAndLoadNoNetworkLibrary) {
   EXPECT_EQ(reg.GrootfsRequests(), requests + 1) << reg.Log();
   EXPECT_EQ(reg.GrootfsConnections(), connections + 1) << reg.Log();
   EXPECT_NE(warm.err.find("libc.so.6"), std::string::npos) << "no loader output?\n" << warm.err;
-  for (const char* lib : {"libcurl", "libnghttp2", "libldap", "libgssapi", "libssh", "libidn2",
-                          "libpsl", "librtmp", "libbrotli", "libgnutls"}) {
+  EXPECT_NE(warm.err.find("calling init: " GROOTFS_PREFIX "/libexec/grootfs/grootfs-tls.so"),
+            std::string::npos)
+      << "the TLS plugin was not loaded:\n"
+      << warm.err;
+  // Sanitizer builds link OpenSSL's shared libraries (GROOTFS_STATIC_FRONTEND off).
+  std::vector<std::string> unwanted{"libcurl", "libnghttp2", "libldap", "libgssapi", "libssh",
+                                    "libidn2", "libpsl",     "librtmp", "libbrotli", "libgnutls"};
+  if (GROOTFS_STATIC_FRONTEND_TESTED) unwanted.insert(unwanted.end(), {"libssl", "libcrypto"});
+  for (const std::string& lib : unwanted) {
     EXPECT_EQ(warm.err.find(lib), std::string::npos) << lib << " loaded:\n" << warm.err;
   }
   ExpectShellRuns("warm");
+
+  // Plain HTTP, remembered by the first create: the warm create never loads the TLS plugin.
+  const std::string alpine = "docker://" + plain.host() + "/alpine:latest";
+  const std::vector<std::string> insecure{"--insecure-registry", plain.host()};
+  ASSERT_TRUE(Create(alpine, "plain-cold", insecure).ok());
+  auto plain_warm = Create(alpine, "plain-warm", insecure, {"LD_DEBUG=libs"});
+  ASSERT_TRUE(plain_warm.ok()) << plain_warm.Describe();
+  EXPECT_EQ(plain.GrootfsRequests("/manifests/latest"), 2) << plain.Log();
+  EXPECT_NE(plain_warm.err.find("libc.so.6"), std::string::npos) << plain_warm.err;
+  unwanted = {"grootfs-tls", "libssl"};
+  if (GROOTFS_STATIC_FRONTEND_TESTED) unwanted.push_back("libcrypto");  // else SHA-256's
+  for (const std::string& lib : unwanted) {
+    EXPECT_EQ(plain_warm.err.find(lib), std::string::npos) << lib << " loaded:\n" << plain_warm.err;
+  }
+  ExpectShellRuns("plain-warm");
+}
+
+// Without its TLS plugin grootfs says so in one line for an https registry, and still pulls
+// from a plain-HTTP one. The copy of grootfs looks for the plugin beside itself, where none is.
+TEST_F(RegistryTest, AMissingTlsPluginIsAOneLineErrorAndPlainHttpStillWorks) {
+  TestCerts certs;
+  ASSERT_TRUE(certs.Make(tmp_ / "certs"));
+  DockerRegistry tls, plain;
+  ASSERT_TRUE(tls.Start(tmp_ / "tls", RegistryConfig::Tls(certs)));
+  ASSERT_TRUE(plain.Start(tmp_ / "plain"));
+  ASSERT_TRUE(PushImage(FixtureImage("alpine"), tls.host() + "/alpine:latest").ok());
+  ASSERT_TRUE(PushImage(FixtureImage("alpine"), plain.host() + "/alpine:latest").ok());
+  const fs::path bin = tmp_ / "no-plugin/bin/grootfs";
+  fs::create_directories(bin.parent_path());
+  fs::copy_file(GrootfsBin(), bin);
+  const std::string plugin = (tmp_ / "no-plugin/libexec/grootfs/grootfs-tls.so").string();
+  auto create = [&](const std::string& image, const std::string& id,
+                    const std::vector<std::string>& flags) {
+    std::vector<std::string> argv{"env", "SSL_CERT_FILE=" + certs.ca_crt.string(), bin.string()};
+    argv.insert(argv.end(), {"--store", store_, "--helper-bin", HelperBin(), "create"});
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.insert(argv.end(), {image, id});
+    return RunCmd(argv, 180s);
+  };
+
+  auto refused = create("docker://" + tls.host() + "/alpine:latest", "over-tls", {});
+  EXPECT_NE(refused.status, 0) << refused.Describe();
+  EXPECT_TRUE(IsOneLine(refused.out)) << refused.out;
+  EXPECT_NE(refused.out.find("cannot load " + plugin + ": "), std::string::npos) << refused.out;
+  EXPECT_EQ(tls.GrootfsConnections(), 0) << "connected without TLS: " << tls.Log();
+  ExpectNoImage("over-tls");
+
+  auto r = create("docker://" + plain.host() + "/alpine:latest", "over-http",
+                  {"--insecure-registry", plain.host()});
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  ExpectShellRuns("over-http");
 }
 
 TEST_F(RegistryTest, RegistryMirrorIsTriedFirstAndFallsBackToTheOrigin) {

@@ -33,6 +33,7 @@ has() {  # has MODE PATH
 has -rwsr-xr-x usr/libexec/grootfs/grootfs-helper
 has -rwxr-xr-x usr/libexec/grootfs/grootfs-unpack
 has -rwxr-xr-x usr/bin/grootfs
+has -rw-r--r-- usr/libexec/grootfs/grootfs-tls.so
 has -rw-r--r-- usr/share/man/man1/grootfs.1.gz
 has -rw-r--r-- usr/share/bash-completion/completions/grootfs
 has -rw-r--r-- etc/apparmor.d/grootfs-helper
@@ -64,7 +65,7 @@ grep -qE '^Maintainer: .+ <.+@.+>$' <<<"$control" || fail "no Maintainer"
 grep -qE '^Description: .+' <<<"$control" || fail "no Description"
 depends=$(sed -n 's/^Depends: //p' <<<"$control")
 # The helper and grootfs-unpack are static; grootfs links what has a static archive (its HTTP
-# client and OpenSSL too), and needs libc and ISA-L.
+# client and libcrypto too), and needs libc and ISA-L; its TLS plugin links OpenSSL in.
 for lib in libc6 libisal2; do
   grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib: $depends"
 done
@@ -73,6 +74,16 @@ unwanted=(libcurl)
 for lib in "${unwanted[@]}"; do
   if grep -q "$lib" <<<"$depends"; then fail "Depends names $lib: $depends"; fi
 done
+# The TLS plugin needs libc only and exports its entry point only (tlsplugin/README.md).
+if [[ $frontend_link == static ]] && command -v readelf >/dev/null; then
+  plugin=$tmp/x/usr/libexec/grootfs/grootfs-tls.so
+  needed=$(readelf -d "$plugin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+  [[ $needed == "libc.so.6 " ]] || fail "grootfs-tls.so needs more than libc: $needed"
+  exported=$(readelf --dyn-syms -W "$plugin" | awk '$7 != "UND" && $5 == "GLOBAL" { print $8 }' |
+    grep -v '^GROOTFS_TLS_1$' | tr '\n' ' ')
+  [[ $exported == "grootfs_tls_plugin_v1@@GROOTFS_TLS_1 " ]] ||
+    fail "grootfs-tls.so exports more than its entry point: $exported"
+fi
 grep -q "^Recommends: .*ca-certificates" <<<"$control" || fail "ca-certificates not recommended"
 
 dpkg-deb -e "$deb" "$tmp/control"

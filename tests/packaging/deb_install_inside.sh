@@ -38,10 +38,16 @@ verify=$(dpkg --verify grootfs 2>&1) || fail "dpkg --verify: $verify"
 [[ -z $verify ]] || fail "dpkg --verify grootfs reported: $verify"
 overrides=$(dpkg-statoverride --list || true)  # exits 1 when it lists nothing
 [[ -z $overrides ]] || fail "dpkg-statoverride lists: $overrides"
-# Every executable the package has in libexec/grootfs is root's (the helper alone setuid).
+# Every executable the package has in libexec/grootfs is root's (the helper alone setuid), and
+# so is the TLS plugin, a shared object: 0644.
 for f in /usr/libexec/grootfs/*; do
-  [[ $(stat -c '%U %G' "$f") == "root root" && -x $f ]] || fail "$f is $(stat -c '%a %U %G' "$f")"
+  if [[ $f == *.so ]]; then
+    [[ $(stat -c '%a %U %G' "$f") == "644 root root" ]] || fail "$f is $(stat -c '%a %U %G' "$f")"
+  else
+    [[ $(stat -c '%U %G' "$f") == "root root" && -x $f ]] || fail "$f is $(stat -c '%a %U %G' "$f")"
+  fi
 done
+[[ -f /usr/libexec/grootfs/grootfs-tls.so ]] || fail "no /usr/libexec/grootfs/grootfs-tls.so"
 [[ -f /etc/apparmor.d/grootfs-helper ]] || fail "no /etc/apparmor.d/grootfs-helper"
 grep -qx /etc/apparmor.d/grootfs-helper /var/lib/dpkg/info/grootfs.conffiles ||
   fail "the AppArmor profile is not a conffile"
