@@ -88,9 +88,7 @@ TEST_F(DeleteTest, AHalfDeletedImageIsFinishedByTheNextDelete) {
 // The helper starts before delete knows whether there is anything to delete. Deleting an image
 // that is not there needs no helper: one that cannot run changes nothing, and logs no error.
 TEST_F(DeleteTest, AMissingImageNeedsNoWorkingHelper) {
-  const fs::path not_elf = tmp_.path() / "not-a-program";
-  WriteFile(not_elf, "plain text, no #! line\n");
-  ASSERT_EQ(chmod(not_elf.c_str(), 0755), 0);
+  const fs::path not_elf = NotAProgram();
   const fs::path log = tmp_.path() / "delete.log";
   for (const std::string helper : {not_elf.string(), (tmp_.path() / "absent").string()}) {
     auto r = Grootfs(store_, "--helper-bin", helper, "--log-level", "error", "--log-file",
@@ -132,9 +130,7 @@ TEST_F(DeleteTest, WhatTheContainerWroteGoesAndNothingItPointsAtDoes) {
 // stays whole (listed, mounted).
 TEST_F(DeleteTest, AHelperThatCannotRunFailsTheDeleteAndKeepsTheImage) {
   ASSERT_TRUE(CreateOk(OciFixture("alpine"), "kept").is_object());
-  const fs::path not_elf = tmp_.path() / "not-a-program";
-  WriteFile(not_elf, "plain text, no #! line\n");
-  ASSERT_EQ(chmod(not_elf.c_str(), 0755), 0);
+  const fs::path not_elf = NotAProgram();
   auto r = Grootfs(store_, "--helper-bin", not_elf.string(), "delete", "kept");
   EXPECT_NE(r.status, 0) << r.Describe();
   EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();

@@ -71,9 +71,7 @@ TEST_F(RefusalTest, AHelperThatDiesTellsTheUserWhyWithoutALog) {
 // helper's stderr pipe by the child that tried).
 TEST_F(RefusalTest, AHelperThatCannotBeExecutedSaysWhy) {
   InitStore();
-  const fs::path not_elf = tmp_.path() / "not-a-program";
-  WriteFile(not_elf, "plain text, no #! line\n");
-  ASSERT_EQ(chmod(not_elf.c_str(), 0755), 0);
+  const fs::path not_elf = NotAProgram();
   auto r = Grootfs(store_, "--helper-bin", not_elf.string(), "create", OciFixture("alpine"), "x");
   EXPECT_NE(r.status, 0) << r.Describe();
   EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();
@@ -88,9 +86,7 @@ TEST_F(RefusalTest, AHelperThatCannotBeExecutedSaysWhy) {
 TEST_F(RefusalTest, AHelperThatCannotRunLeavesNothingOfAWarmCreate) {
   InitStore();
   ASSERT_TRUE(CreateOk(OciFixture("alpine"), "cached").is_object());
-  const fs::path not_elf = tmp_.path() / "not-a-program";
-  WriteFile(not_elf, "plain text, no #! line\n");
-  ASSERT_EQ(chmod(not_elf.c_str(), 0755), 0);
+  const fs::path not_elf = NotAProgram();
   auto r = Grootfs(store_, "--helper-bin", not_elf.string(), "create", OciFixture("alpine"), "x");
   EXPECT_NE(r.status, 0) << r.Describe();
   EXPECT_TRUE(IsOneLine(r.out)) << r.Describe();

@@ -547,6 +547,15 @@ class GrootfsTest : public ::testing::Test {
     return out.string();
   }
 
+  // An executable file that is no program (its exec fails with ENOEXEC): a helper that cannot
+  // run.
+  fs::path NotAProgram() {
+    const fs::path path = tmp_.path() / "not-a-program";
+    WriteFile(path, "plain text, no #! line\n");
+    EXPECT_EQ(chmod(path.c_str(), 0755), 0);
+    return path;
+  }
+
   // Asserts that nothing is left of image `id`: not listed, no mount in the store,
   // no directory under STORE/images.
   void ExpectNothingLeftOf(const std::string& id) {
