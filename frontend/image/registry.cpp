@@ -229,7 +229,6 @@ class Puller : public std::enable_shared_from_this<Puller> {
     origin.credentials = true;
     endpoints_.push_back(std::move(origin));
   }
-  ~Puller() { prefetch_.reset(); }  // its thread uses this Puller: joined first
 
   const std::string& image() const { return image_; }
 
@@ -413,7 +412,8 @@ class Puller : public std::enable_shared_from_this<Puller> {
   std::once_flag certs_once_;
   UrlTls certs_;
   std::string certs_error_;
-  // Set before any layer opens (LoadUnwrapped), not changed after.
+  // Set before any layer opens (LoadUnwrapped), not changed after. Last: destroyed first, so
+  // its thread, which uses this Puller, is joined before the rest goes.
   std::unique_ptr<BlobPrefetch> prefetch_;
 };
 

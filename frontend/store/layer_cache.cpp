@@ -1,6 +1,5 @@
 #include "frontend/store/layer_cache.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -61,25 +60,19 @@ std::optional<LayerRecord> ReadLayer(const Paths& p, const std::string& key) {
 }
 
 bool HasLayerFromBlob(const Paths& p, const std::string& digest) {
-  DIR* dir = opendir(p.layers().c_str());
-  if (dir == nullptr) return false;
-  bool found = false;
-  while (const dirent* entry = readdir(dir)) {
-    const std::string name = entry->d_name;
-    if (name == "." || name == "..") continue;
+  for (const std::string& name : ListDir(p.layers())) {
     try {
       const std::string text = ReadFile(p.layer(name) + "/layer.json");
       if (text.find(digest) == std::string::npos) continue;  // most records, without parsing
       const auto j = nlohmann::json::parse(text);
-      found = j.value("digest", "") == digest && j.value("verified", false) &&
-              access((p.layer(name) + "/diff").c_str(), F_OK) == 0;
+      if (j.value("digest", "") == digest && j.value("verified", false) &&
+          access((p.layer(name) + "/diff").c_str(), F_OK) == 0)
+        return true;
     } catch (const std::exception&) {
-      continue;  // not a (whole) layer: debris, or one being made
+      // not a (whole) layer: debris, or one being made
     }
-    if (found) break;
   }
-  closedir(dir);
-  return found;
+  return false;
 }
 
 image::StreamBudget BudgetFor(const Paths& p, std::uint64_t disk_limit) {

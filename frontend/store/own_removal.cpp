@@ -16,42 +16,37 @@
 namespace grootfs::frontend::store {
 namespace {
 
-bool RemoveEntry(int parent, const char* name, int depth);
-
-bool RemoveChildren(int dir, int depth) {
-  ipc::UniqueFd copy(fcntl(dir, F_DUPFD_CLOEXEC, 0));
-  std::unique_ptr<DIR, int (*)(DIR*)> d(copy ? fdopendir(copy.get()) : nullptr, &closedir);
-  if (!d) return false;
-  (void)copy.Release();  // the DIR owns it now
-  while (const dirent* e = readdir(d.get())) {
-    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    if (!RemoveEntry(dir, e->d_name, depth)) return false;
-  }
-  return true;
-}
+using Dir = std::unique_ptr<DIR, int (*)(DIR*)>;
 
 // Opens the directory `name` of `parent` for listing. One of the caller's own that its owner
 // may not list or change (overlay makes its work dir mode 0000) is given 0700 first: through
 // the O_PATH fd's /proc/self/fd link, so the mode lands on the directory opened, whatever
 // replaced its name since.
-ipc::UniqueFd OpenForRemoval(int parent, const char* name) {
+Dir OpenForRemoval(int parent, const char* name) {
   // RESOLVE_NO_XDEV: a directory with a mount on it (or a mount's root) is not entered.
   ipc::UniqueFd dir = OpenNoSymlinks(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW,
                                      RESOLVE_BENEATH | RESOLVE_NO_XDEV);
   struct stat st {};
-  if (!dir || fstat(dir.get(), &st) != 0) return ipc::UniqueFd();
+  if (!dir || fstat(dir.get(), &st) != 0) return Dir(nullptr, &closedir);
   const std::string link = "/proc/self/fd/" + std::to_string(dir.get());
   if (st.st_uid == geteuid() && (st.st_mode & S_IRWXU) != S_IRWXU &&
       chmod(link.c_str(), (st.st_mode & 07777) | S_IRWXU) != 0)
-    return ipc::UniqueFd();
-  return ipc::UniqueFd(open(link.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    return Dir(nullptr, &closedir);
+  ipc::UniqueFd listing(open(link.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  Dir d(listing ? fdopendir(listing.get()) : nullptr, &closedir);
+  if (d) (void)listing.Release();  // the DIR owns it now
+  return d;
 }
 
 bool RemoveEntry(int parent, const char* name, int depth) {
   if (unlinkat(parent, name, 0) == 0 || errno == ENOENT) return true;
   if (errno != EISDIR || depth >= kMaxOwnRemovalDepth) return false;
-  ipc::UniqueFd dir = OpenForRemoval(parent, name);
-  if (!dir || !RemoveChildren(dir.get(), depth + 1)) return false;
+  const Dir d = OpenForRemoval(parent, name);
+  if (!d) return false;
+  while (const dirent* e = readdir(d.get())) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    if (!RemoveEntry(dirfd(d.get()), e->d_name, depth + 1)) return false;
+  }
   return unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT;
 }
 
