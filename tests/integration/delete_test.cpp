@@ -115,6 +115,8 @@ TEST_F(DeleteTest, WhatTheContainerWroteGoesAndNothingItPointsAtDoes) {
     fs::create_symlink(decoy / "dir/keep", rootfs / "etc/keep-link");
     fs::create_directories(rootfs / "home/someone/deeper");
     WriteFile(rootfs / "home/someone/deeper/file", "theirs");
+    WriteFile(rootfs / "home/caf\xc3\xa9 \xe2\x98\x95", "a UTF-8 name");
+    WriteFile(rootfs / "home/latin1-caf\xe9", "a name that is no UTF-8");
     if (others) {
       for (const char* p : {"home/someone", "home/someone/deeper", "home/someone/deeper/file"})
         ASSERT_EQ(lchown((rootfs / p).c_str(), 1000, 1000), 0) << p;

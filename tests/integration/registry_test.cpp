@@ -31,6 +31,17 @@ class RegistryTest : public GrootfsTest {
     return RunCmd(argv, 180s);
   }
 
+  // A TLS registry trusting `certs` holding `tls_image` as `tls_ref`, and a plain-HTTP one
+  // holding alpine as /alpine:latest.
+  void StartTlsAndPlain(TestCerts& certs, DockerRegistry& tls, DockerRegistry& plain,
+                        const std::string& tls_image, const std::string& tls_ref) {
+    ASSERT_TRUE(certs.Make(tmp_ / "certs"));
+    ASSERT_TRUE(tls.Start(tmp_ / "tls", RegistryConfig::Tls(certs)));
+    ASSERT_TRUE(plain.Start(tmp_ / "plain"));
+    ASSERT_TRUE(PushImage(FixtureImage(tls_image), tls.host() + tls_ref).ok());
+    ASSERT_TRUE(PushImage(FixtureImage("alpine"), plain.host() + "/alpine:latest").ok());
+  }
+
   void ExpectShellRuns(const std::string& id) {
     auto sh = InRootfs(RootfsOf(id), "echo ok");
     EXPECT_EQ(sh.out, "ok\n") << sh.Describe();
@@ -310,12 +321,9 @@ TEST_F(RegistryTest, TlsRegistryIsVerifiedAgainstTheSystemOrSslCertFile) {
 // no shared library of libcurl's kind; a warm create from a plain-HTTP registry loads nothing.
 TEST_F(RegistryTest, RequestsShareConnectionsAndLoadNoNetworkLibrary) {
   TestCerts certs;
-  ASSERT_TRUE(certs.Make(tmp_ / "certs"));
   DockerRegistry reg, plain;
-  ASSERT_TRUE(reg.Start(tmp_ / "reg", RegistryConfig::Tls(certs)));
-  ASSERT_TRUE(plain.Start(tmp_ / "plain"));
-  ASSERT_TRUE(PushImage(FixtureImage("garden-rootfs"), reg.host() + "/garden/rootfs:v1").ok());
-  ASSERT_TRUE(PushImage(FixtureImage("alpine"), plain.host() + "/alpine:latest").ok());
+  ASSERT_NO_FATAL_FAILURE(
+      StartTlsAndPlain(certs, reg, plain, "garden-rootfs", "/garden/rootfs:v1"));
   const std::string image = "docker://" + reg.host() + "/garden/rootfs:v1";
   const std::string trust = "SSL_CERT_FILE=" + certs.ca_crt.string();
 
@@ -365,12 +373,8 @@ TEST_F(RegistryTest, RequestsShareConnectionsAndLoadNoNetworkLibrary) {
 // from a plain-HTTP one. The copy of grootfs looks for the plugin beside itself, where none is.
 TEST_F(RegistryTest, AMissingTlsPluginIsAOneLineErrorAndPlainHttpStillWorks) {
   TestCerts certs;
-  ASSERT_TRUE(certs.Make(tmp_ / "certs"));
   DockerRegistry tls, plain;
-  ASSERT_TRUE(tls.Start(tmp_ / "tls", RegistryConfig::Tls(certs)));
-  ASSERT_TRUE(plain.Start(tmp_ / "plain"));
-  ASSERT_TRUE(PushImage(FixtureImage("alpine"), tls.host() + "/alpine:latest").ok());
-  ASSERT_TRUE(PushImage(FixtureImage("alpine"), plain.host() + "/alpine:latest").ok());
+  ASSERT_NO_FATAL_FAILURE(StartTlsAndPlain(certs, tls, plain, "alpine", "/alpine:latest"));
   const fs::path bin = tmp_ / "no-plugin/bin/grootfs";
   fs::create_directories(bin.parent_path());
   fs::copy_file(GrootfsBin(), bin);
