@@ -112,8 +112,9 @@ struct Endpoint {
   bool credentials = false;  // may receive --username/--password
   // Learned while pulling; guarded by Puller::mutex_.
   std::string scheme;
-  bool scheme_known = false;
-  bool http_first = false;    // plain HTTP tried first: the store remembers it answered only that
+  bool scheme_known = false;  // it answered in `scheme`, or that is fixed: no other is tried
+  bool switched = false;      // the first scheme failed: `scheme` is the last try
+  std::string remembered;     // the scheme the store's cache says it answered in last, or ""
   std::string authorization;  // "Authorization: ..." for this endpoint's origin
   bool down = false;
 
@@ -205,7 +206,7 @@ class Puller : public std::enable_shared_from_this<Puller> {
         options_(std::move(options)),
         ref_(std::move(ref)),
         cache_(CacheDir(options_.cache_dir, options_.cache_uid, options_.cache_gid)),
-        plain_http_(CacheDir(options_.cache_dir, options_.cache_uid, options_.cache_gid)) {
+        schemes_(CacheDir(options_.cache_dir, options_.cache_uid, options_.cache_gid)) {
     if (!ref_) return;
     for (const http::Url& url : reg::MirrorsFor(options_.registry_mirrors, ref_->registry)) {
       Endpoint ep;
@@ -222,10 +223,7 @@ class Puller : public std::enable_shared_from_this<Puller> {
     origin.authority = ref_->registry;
     origin.scheme = "https";
     origin.insecure = reg::IsInsecure(options_.insecure_registries, origin.authority);
-    if (origin.insecure && plain_http_.Knows(origin.authority)) {
-      origin.scheme = "http";
-      origin.http_first = true;
-    }
+    if (origin.insecure) origin.scheme = FirstScheme(origin);
     origin.credentials = true;
     endpoints_.push_back(std::move(origin));
   }
@@ -356,27 +354,39 @@ class Puller : public std::enable_shared_from_this<Puller> {
     return tls;
   }
 
-  // The first request to an insecure registry failed in `scheme`: the other scheme next. TLS
-  // failing -> plain HTTP (the scheme still unknown: remembered in the store once it answers);
-  // a remembered plain HTTP failing -> TLS, the last try (forgotten). False when there is
-  // nothing else to try.
+  // The scheme an insecure registry is asked in first: the one it last answered in; else, when
+  // its port is named, plain HTTP: one port speaks one protocol, so the order changes only
+  // what the failed attempt costs (a round trip, not loading OpenSSL for a handshake); else
+  // TLS, to port 443, before plain HTTP to port 80, where another server may answer.
+  std::string FirstScheme(Endpoint& ep) const {
+    ep.remembered = schemes_.Remembered(ep.authority);
+    if (!ep.remembered.empty()) return ep.remembered;
+    const std::optional<http::Url> url = http::ParseUrl("https://" + ep.authority);
+    return url && !url->port.empty() ? "http" : "https";
+  }
+
+  // The first request to an insecure registry failed in `scheme`: the other one is the last
+  // try. False when there is nothing else to try.
   bool SwitchScheme(Endpoint& ep, const std::string& scheme, const std::string& why) {
     if (!ep.insecure || !ep.fixed_scheme.empty()) return false;
     std::lock_guard lock(mutex_);
-    if (scheme == "https" && !ep.http_first) {
-      ep.scheme = "http";
-      Logger::Get().Info("registry-plain-http", {{"registry", ep.authority}, {"tls-error", why}});
-      return true;
+    if (ep.switched || ep.scheme != scheme) return ep.scheme != scheme;  // another thread did
+    ep.switched = true;
+    ep.scheme = scheme == "https" ? "http" : "https";
+    Logger::Get().Info(scheme == "https" ? "registry-plain-http" : "registry-tls",
+                       {{"registry", ep.authority}, {scheme + "-error", why}});
+    return true;
+  }
+
+  // The first answer of an insecure registry: its scheme is kept for this pull and remembered
+  // for the next.
+  void SchemeAnswered(Endpoint& ep, const std::string& scheme) {
+    std::lock_guard lock(mutex_);
+    if (ep.scheme_known) return;
+    ep.scheme_known = true;
+    if (ep.insecure && ep.fixed_scheme.empty() && scheme != ep.remembered) {
+      schemes_.Remember(ep.authority, scheme);
     }
-    if (scheme == "http" && ep.http_first) {
-      ep.scheme = "https";
-      ep.scheme_known = true;
-      plain_http_.Forget(ep.authority);
-      Logger::Get().Info("registry-plain-http-forgotten",
-                         {{"registry", ep.authority}, {"http-error", why}});
-      return true;
-    }
-    return false;
   }
 
   std::unique_ptr<http::Stream> OpenOnce(Endpoint& ep, const std::string& path,
@@ -406,7 +416,7 @@ class Puller : public std::enable_shared_from_this<Puller> {
   const RegistryOptions options_;
   const std::optional<ImageRef> ref_;
   const DigestCache cache_;
-  const PlainHttpMemory plain_http_;
+  const SchemeMemory schemes_;
   std::mutex mutex_;
   std::deque<Endpoint> endpoints_;  // mirrors first, then the registry; addresses stay put
   std::once_flag certs_once_;
@@ -445,16 +455,12 @@ std::unique_ptr<http::Stream> Puller::OpenOnce(Endpoint& ep, const std::string& 
       throw;
     }
     // A TLS server answers a plain request with 400 ("Client sent an HTTP request to an HTTPS
-    // server"): the remembered plain HTTP is stale.
+    // server").
     if (!scheme_known && scheme == "http" && s->status() == 400 &&
         SwitchScheme(ep, scheme, "HTTP 400")) {
       continue;
     }
-    if (!scheme_known) {
-      std::lock_guard lock(mutex_);
-      ep.scheme_known = true;
-      if (scheme == "http" && !ep.http_first) plain_http_.Remember(ep.authority);
-    }
+    if (!scheme_known) SchemeAnswered(ep, scheme);
     Logger::Get().Debug("http-response", {{"url", url->ForLog()}, {"status", s->status()}});
     if (s->status() == 401 && !authenticated) {
       if (std::optional<std::string> fresh = Authenticate(ep, s->Headers("www-authenticate"))) {

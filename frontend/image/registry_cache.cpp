@@ -100,7 +100,7 @@ void DigestCache::Put(const std::string& digest, const std::string& content) con
   }
 }
 
-std::string PlainHttpMemory::FileName(const std::string& authority) {
+std::string SchemeMemory::FileName(const std::string& authority) {
   std::string name;
   for (const unsigned char c : authority) {
     const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -117,23 +117,37 @@ std::string PlainHttpMemory::FileName(const std::string& authority) {
   return name;
 }
 
-std::string PlainHttpMemory::Path(const std::string& authority) const {
+namespace {
+
+// The cache's directory for a scheme's memories.
+const char* SchemeDir(const std::string& scheme) {
+  return scheme == "http" ? "plain-http" : "https";
+}
+
+}  // namespace
+
+std::string SchemeMemory::Path(const std::string& authority, const std::string& scheme) const {
   const std::string name = FileName(authority);
   if (!dir_.enabled() || name.empty()) return "";
-  return dir_.path() + "/plain-http/" + name;
+  return dir_.path() + "/" + SchemeDir(scheme) + "/" + name;
 }
 
-bool PlainHttpMemory::Knows(const std::string& authority) const {
-  const std::string path = Path(authority);
-  struct stat st {};
-  return !path.empty() && lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+std::string SchemeMemory::Remembered(const std::string& authority) const {
+  for (const char* scheme : {"http", "https"}) {
+    const std::string path = Path(authority, scheme);
+    struct stat st {};
+    if (!path.empty() && lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return scheme;
+  }
+  return "";
 }
 
-void PlainHttpMemory::Remember(const std::string& authority) const {
-  const std::string path = Path(authority);
-  if (path.empty() || Knows(authority)) return;
+void SchemeMemory::Remember(const std::string& authority, const std::string& scheme) const {
+  const std::string path = Path(authority, scheme);
+  if (path.empty()) return;
+  const std::string other = Path(authority, scheme == "http" ? "https" : "http");
+  unlink(other.c_str());
   try {
-    dir_.MakeSubdir("plain-http");
+    dir_.MakeSubdir(SchemeDir(scheme));
   } catch (const Error& e) {
     Logger::Get().Info("cache-write-failed", {{"error", e.what()}});
     return;
@@ -142,12 +156,14 @@ void PlainHttpMemory::Remember(const std::string& authority) const {
   if (fd < 0) return;
   dir_.Own(fd);
   close(fd);
-  Logger::Get().Debug("registry-plain-http-remembered", {{"registry", authority}});
+  Logger::Get().Debug("registry-scheme-remembered", {{"registry", authority}, {"scheme", scheme}});
 }
 
-void PlainHttpMemory::Forget(const std::string& authority) const {
-  const std::string path = Path(authority);
-  if (!path.empty()) unlink(path.c_str());
+void SchemeMemory::Forget(const std::string& authority) const {
+  for (const char* scheme : {"http", "https"}) {
+    const std::string path = Path(authority, scheme);
+    if (!path.empty()) unlink(path.c_str());
+  }
 }
 
 }  // namespace grootfs::frontend::image

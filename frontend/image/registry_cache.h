@@ -2,7 +2,8 @@
 // that cannot be read or written only costs requests. What is made there is given to the
 // store's owner when root runs for it.
 //   sha256/HEX            manifests and configs by digest (DigestCache)
-//   plain-http/HOST_PORT  insecure registries that answered only plain HTTP (PlainHttpMemory)
+//   plain-http/HOST_PORT  insecure registries that answered plain HTTP (SchemeMemory)
+//   https/HOST_PORT       insecure registries that answered TLS (SchemeMemory)
 #pragma once
 
 #include <sys/types.h>
@@ -44,15 +45,18 @@ class DigestCache {
   CacheDir dir_;
 };
 
-// Insecure registries that answered only plain HTTP, so that the next pull from one asks over
-// HTTP first instead of paying a failed TLS handshake first (about 5 ms of CPU: OpenSSL's
-// start-up and a second connection). A registry that has since turned to TLS costs one failed
-// plain request, after which it is forgotten.
-class PlainHttpMemory {
+// The scheme an insecure registry last answered in, so that the next pull from it asks in that
+// one first instead of paying a failed attempt in the other: a failed TLS handshake costs
+// loading OpenSSL (tens of ms from a cold disk) and a second connection; a failed plain request
+// a round trip. A memory gone stale costs that one failed attempt, then the other scheme is
+// remembered.
+class SchemeMemory {
  public:
-  explicit PlainHttpMemory(CacheDir dir) : dir_(std::move(dir)) {}
-  bool Knows(const std::string& authority) const;
-  void Remember(const std::string& authority) const;
+  explicit SchemeMemory(CacheDir dir) : dir_(std::move(dir)) {}
+  // "http", "https", or "" when nothing is remembered.
+  std::string Remembered(const std::string& authority) const;
+  // Remembers `scheme` ("http" or "https") in place of the other.
+  void Remember(const std::string& authority, const std::string& scheme) const;
   void Forget(const std::string& authority) const;
 
   // The file name for host[:port]: letters, digits, '.' and '-' kept, any other byte as %XX;
@@ -60,7 +64,7 @@ class PlainHttpMemory {
   static std::string FileName(const std::string& authority);
 
  private:
-  std::string Path(const std::string& authority) const;
+  std::string Path(const std::string& authority, const std::string& scheme) const;
 
   CacheDir dir_;
 };

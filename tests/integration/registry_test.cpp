@@ -136,42 +136,53 @@ TEST_F(RegistryTest, CachedLayersByDigestMakeNoRequestAndLoadNoLibcurl) {
   ExpectShellRuns("by-digest");
 }
 
-// An insecure registry that answered only plain HTTP is remembered in the store's cache, so
-// the next create asks over HTTP first (no failed TLS attempt); a memory gone stale (the
-// registry now speaks TLS) costs one failed plain request and is then forgotten.
-TEST_F(RegistryTest, APlainHttpRegistryIsRememberedAndAStaleMemoryForgotten) {
-  DockerRegistry plain;
-  ASSERT_TRUE(plain.Start(tmp_ / "plain"));
-  ASSERT_TRUE(PushImage(FixtureImage("alpine"), plain.host() + "/alpine:latest").ok());
-  const fs::path memory = fs::path(store_) / "cache" / "plain-http";
-  const auto create = [&](const std::string& host, const std::string& name, const fs::path& log) {
-    return Grootfs(store_, "--log-level", "info", "--log-file", log.string(), "create",
-                   "--insecure-registry", host, "docker://" + host + "/alpine:latest", name);
-  };
-  auto cold = create(plain.host(), "cold", tmp_ / "cold.log");
-  ASSERT_TRUE(cold.ok()) << cold.Describe();
-  EXPECT_NE(ReadFile(tmp_ / "cold.log").find("registry-plain-http"), std::string::npos);
-  EXPECT_TRUE(fs::is_regular_file(memory / ("127.0.0.1%3A" + std::to_string(plain.port()))));
-  auto warm = create(plain.host(), "warm", tmp_ / "warm.log");
-  ASSERT_TRUE(warm.ok()) << warm.Describe();
-  EXPECT_EQ(ReadFile(tmp_ / "warm.log").find("registry-plain-http"), std::string::npos)
-      << "a TLS attempt again:\n"
-      << ReadFile(tmp_ / "warm.log");
-  ExpectShellRuns("warm");
-
+// An insecure registry named with its port is asked over plain HTTP first (one port speaks one
+// protocol: a TLS attempt first would only cost loading OpenSSL), and the scheme it answered in
+// is remembered in the store's cache: a TLS registry costs one failed plain request once. A
+// memory gone stale costs one failed attempt and is replaced.
+TEST_F(RegistryTest, AnInsecureRegistrysSchemeIsTriedPlainFirstThenRemembered) {
   TestCerts certs;
-  ASSERT_TRUE(certs.Make(tmp_ / "certs"));
-  DockerRegistry tls;
-  ASSERT_TRUE(tls.Start(tmp_ / "tls", RegistryConfig::Tls(certs)));
-  ASSERT_TRUE(PushImage(FixtureImage("alpine"), tls.host() + "/alpine:latest").ok());
-  const fs::path stale = memory / ("127.0.0.1%3A" + std::to_string(tls.port()));
-  WriteFile(stale, "");
-  auto now_tls = create(tls.host(), "now-tls", tmp_ / "tls.log");
-  ASSERT_TRUE(now_tls.ok()) << now_tls.Describe();
-  EXPECT_NE(ReadFile(tmp_ / "tls.log").find("registry-plain-http-forgotten"), std::string::npos)
-      << ReadFile(tmp_ / "tls.log");
-  EXPECT_FALSE(fs::exists(stale));
-  ExpectShellRuns("now-tls");
+  DockerRegistry tls, plain;
+  ASSERT_NO_FATAL_FAILURE(StartTlsAndPlain(certs, tls, plain, "alpine", "/alpine:latest"));
+  const fs::path cache = fs::path(store_) / "cache";
+  const auto memory = [&](const char* scheme, const DockerRegistry& reg) {
+    return cache / scheme / ("127.0.0.1%3A" + std::to_string(reg.port()));
+  };
+  int n = 0;
+  const auto create = [&](const DockerRegistry& reg) {
+    const std::string name = "c" + std::to_string(++n);
+    const fs::path log = tmp_ / (name + ".log");
+    auto r = Grootfs(store_, "--log-level", "info", "--log-file", log.string(), "create",
+                     "--insecure-registry", reg.host(), "docker://" + reg.host() + "/alpine:latest",
+                     name);
+    EXPECT_TRUE(r.ok()) << r.Describe();
+    ExpectShellRuns(name);
+    return ReadFile(log);
+  };
+
+  std::string log = create(plain);  // no TLS attempt
+  EXPECT_EQ(log.find("registry-plain-http"), std::string::npos) << log;
+  EXPECT_EQ(log.find("registry-tls"), std::string::npos) << log;
+  EXPECT_TRUE(fs::is_regular_file(memory("plain-http", plain)));
+
+  log = create(tls);  // one failed plain request, then TLS, remembered
+  EXPECT_NE(log.find("registry-tls"), std::string::npos) << log;
+  EXPECT_TRUE(fs::is_regular_file(memory("https", tls)));
+  log = create(tls);
+  EXPECT_EQ(log.find("registry-tls"), std::string::npos) << "a plain attempt again:\n" << log;
+  EXPECT_EQ(log.find("registry-plain-http"), std::string::npos) << log;
+
+  // Stale memories: each registry remembered in the other's scheme.
+  fs::rename(memory("https", tls), memory("plain-http", tls));
+  fs::rename(memory("plain-http", plain), memory("https", plain));
+  log = create(tls);
+  EXPECT_NE(log.find("registry-tls"), std::string::npos) << log;
+  EXPECT_TRUE(fs::is_regular_file(memory("https", tls)));
+  EXPECT_FALSE(fs::exists(memory("plain-http", tls)));
+  log = create(plain);
+  EXPECT_NE(log.find("registry-plain-http"), std::string::npos) << log;
+  EXPECT_TRUE(fs::is_regular_file(memory("plain-http", plain)));
+  EXPECT_FALSE(fs::exists(memory("https", plain)));
 }
 
 // An OCI index of alpine (for this host) and garden-busybox (for another platform).

@@ -265,28 +265,33 @@ TEST(RegistryHttpTest, Base64) {
 namespace grootfs::frontend::image {
 namespace {
 
-TEST(PlainHttpMemoryTest, FileNamesKeepHostCharactersAndEscapeTheRest) {
-  EXPECT_EQ(PlainHttpMemory::FileName("registry.example-1.com"), "registry.example-1.com");
-  EXPECT_EQ(PlainHttpMemory::FileName("127.0.0.1:5000"), "127.0.0.1%3A5000");
-  EXPECT_EQ(PlainHttpMemory::FileName("[::1]:5000"), "%5B%3A%3A1%5D%3A5000");
-  EXPECT_EQ(PlainHttpMemory::FileName("../x"), "..%2Fx");
-  EXPECT_EQ(PlainHttpMemory::FileName(".."), "");
-  EXPECT_EQ(PlainHttpMemory::FileName(""), "");
-  EXPECT_EQ(PlainHttpMemory::FileName(std::string(300, 'a')), "");
+TEST(SchemeMemoryTest, FileNamesKeepHostCharactersAndEscapeTheRest) {
+  EXPECT_EQ(SchemeMemory::FileName("registry.example-1.com"), "registry.example-1.com");
+  EXPECT_EQ(SchemeMemory::FileName("127.0.0.1:5000"), "127.0.0.1%3A5000");
+  EXPECT_EQ(SchemeMemory::FileName("[::1]:5000"), "%5B%3A%3A1%5D%3A5000");
+  EXPECT_EQ(SchemeMemory::FileName("../x"), "..%2Fx");
+  EXPECT_EQ(SchemeMemory::FileName(".."), "");
+  EXPECT_EQ(SchemeMemory::FileName(""), "");
+  EXPECT_EQ(SchemeMemory::FileName(std::string(300, 'a')), "");
 }
 
-TEST(PlainHttpMemoryTest, RemembersAndForgetsInTheCacheDir) {
-  char dir[] = "/tmp/plain-http-memory-XXXXXX";
+TEST(SchemeMemoryTest, RemembersOneSchemeAndForgetsInTheCacheDir) {
+  char dir[] = "/tmp/scheme-memory-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
   const std::string cache = std::string(dir) + "/cache";
-  const PlainHttpMemory memory(CacheDir(cache, 0, 0));
-  EXPECT_FALSE(memory.Knows("127.0.0.1:5000"));
-  memory.Remember("127.0.0.1:5000");
-  EXPECT_TRUE(memory.Knows("127.0.0.1:5000"));
-  EXPECT_FALSE(memory.Knows("127.0.0.1:5001"));
+  const SchemeMemory memory(CacheDir(cache, 0, 0));
+  EXPECT_EQ(memory.Remembered("127.0.0.1:5000"), "");
+  memory.Remember("127.0.0.1:5000", "http");
+  EXPECT_EQ(memory.Remembered("127.0.0.1:5000"), "http");
+  EXPECT_EQ(memory.Remembered("127.0.0.1:5001"), "");
+  memory.Remember("127.0.0.1:5000", "https");
+  EXPECT_EQ(memory.Remembered("127.0.0.1:5000"), "https");
+  EXPECT_FALSE(std::filesystem::exists(cache + "/plain-http/127.0.0.1%3A5000"));
+  memory.Remember("127.0.0.1:5000", "http");
+  EXPECT_EQ(memory.Remembered("127.0.0.1:5000"), "http");
   memory.Forget("127.0.0.1:5000");
-  EXPECT_FALSE(memory.Knows("127.0.0.1:5000"));
-  EXPECT_FALSE(PlainHttpMemory(CacheDir("", 0, 0)).Knows("127.0.0.1:5000"));
+  EXPECT_EQ(memory.Remembered("127.0.0.1:5000"), "");
+  EXPECT_EQ(SchemeMemory(CacheDir("", 0, 0)).Remembered("127.0.0.1:5000"), "");
   std::filesystem::remove_all(dir);
 }
 
