@@ -28,6 +28,9 @@ class Ctx:
         return os.path.join(self.work, *parts)
 
     def settle(self):
+        # Written back first: a create that unpacked (the warm cases' first, a cold case) leaves
+        # dirty pages whose writeback would otherwise share the next case's minutes.
+        os.sync()
         wait_idle(self.case_idle_timeout, quiet=True)
 
 
