@@ -5,18 +5,28 @@
 //                                      overlay of the lower dirs on DIR/rootfs and writes
 //                                      DIR/image.json
 //   floor delete DIR                   unmounts DIR/rootfs and removes DIR with all it holds
+//   floor create2 DIR LOWER[:LOWER...] the same, with the mount (the unmount) made by a second
+//   floor delete2 DIR                  process: floor-mount beside it, this file linked static
+//                                      as grootfs-helper is, spawned (vfork and exec) and
+//                                      awaited. The least that splitting a command between an
+//                                      unprivileged frontend and a privileged helper costs.
 //
-// Built by bench/run with `g++ -O2`; no library beyond libc++. Exit status 0 on success.
+// Built by bench/run with `g++ -O2` (floor-mount with `-static-pie` too); no library beyond
+// libc++. Exit status 0 on success.
 #include <dirent.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -25,15 +35,44 @@ int Fail(const std::string& what) {
   return 1;
 }
 
-int Create(const std::string& dir, const std::string& lower) {
-  for (const char* sub : {"", "/diff", "/work", "/rootfs"}) {
-    if (mkdir((dir + sub).c_str(), 0755) != 0) return Fail("mkdir " + dir + sub);
-  }
+int Mount(const std::string& dir, const std::string& lower) {
   const std::string opts =
       "lowerdir=" + lower + ",upperdir=" + dir + "/diff,workdir=" + dir + "/work";
   if (mount("overlay", (dir + "/rootfs").c_str(), "overlay", 0, opts.c_str()) != 0) {
     return Fail("mount " + dir + "/rootfs");
   }
+  return 0;
+}
+
+int Unmount(const std::string& dir) {
+  return umount2((dir + "/rootfs").c_str(), 0) == 0 ? 0 : Fail("umount " + dir);
+}
+
+// Runs floor-mount (beside this program) with `args` and waits for it.
+int InSecondProcess(const char* self, std::initializer_list<std::string> args) {
+  std::string helper = self;
+  helper = helper.substr(0, helper.find_last_of('/') + 1) + "floor-mount";
+  std::vector<char*> argv{helper.data()};
+  std::vector<std::string> copies(args);
+  for (std::string& a : copies) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  char* env[] = {nullptr};
+  if ((errno = posix_spawn(&pid, helper.c_str(), nullptr, nullptr, argv.data(), env)) != 0) {
+    return Fail("spawn " + helper);
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return Fail("wait");
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+int Create(const std::string& dir, const std::string& lower, const char* split_self) {
+  for (const char* sub : {"", "/diff", "/work", "/rootfs"}) {
+    if (mkdir((dir + sub).c_str(), 0755) != 0) return Fail("mkdir " + dir + sub);
+  }
+  const int mounted =
+      split_self ? InSecondProcess(split_self, {"mount", dir, lower}) : Mount(dir, lower);
+  if (mounted != 0) return mounted;
   const std::string json = "{\"root\":{\"path\":\"" + dir +
                            "/rootfs\"},\"process\":{\"env\":[\"PATH=/usr/bin:/bin\"]},"
                            "\"mounts\":[]}\n";
@@ -66,8 +105,9 @@ bool RemoveAt(int parent_fd, const char* name) {
   return ok && unlinkat(parent_fd, name, AT_REMOVEDIR) == 0;
 }
 
-int Delete(const std::string& dir) {
-  if (umount2((dir + "/rootfs").c_str(), 0) != 0) return Fail("umount " + dir);
+int Delete(const std::string& dir, const char* split_self) {
+  const int unmounted = split_self ? InSecondProcess(split_self, {"umount", dir}) : Unmount(dir);
+  if (unmounted != 0) return unmounted;
   if (!RemoveAt(AT_FDCWD, dir.c_str())) return Fail("remove " + dir);
   return 0;
 }
@@ -75,8 +115,15 @@ int Delete(const std::string& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc == 4 && std::strcmp(argv[1], "create") == 0) return Create(argv[2], argv[3]);
-  if (argc == 3 && std::strcmp(argv[1], "delete") == 0) return Delete(argv[2]);
-  std::fprintf(stderr, "usage: floor create DIR LOWER[:LOWER...] | floor delete DIR\n");
+  const std::string cmd = argc > 1 ? argv[1] : "";
+  if (argc == 4 && (cmd == "create" || cmd == "create2"))
+    return Create(argv[2], argv[3], cmd == "create2" ? argv[0] : nullptr);
+  if (argc == 3 && (cmd == "delete" || cmd == "delete2"))
+    return Delete(argv[2], cmd == "delete2" ? argv[0] : nullptr);
+  // floor-mount's commands (the second process of create2 and delete2).
+  if (argc == 4 && cmd == "mount") return Mount(argv[2], argv[3]);
+  if (argc == 3 && cmd == "umount") return Unmount(argv[2]);
+  std::fprintf(stderr,
+               "usage: floor create|create2 DIR LOWER[:LOWER...] | floor delete|delete2 DIR\n");
   return 2;
 }

@@ -90,6 +90,15 @@ class TargetsTest(unittest.TestCase):
         self.assertEqual(v["delete / floor delete"], ("2.00×", "MISS"))
         self.assertNotIn("podman rm / delete", v)  # no podman row: no ratio
 
+    def test_the_two_process_floor_is_a_reference_without_a_verdict(self):
+        rows = [("warm create, tag", "img", "floor", _res(2), ""),
+                ("warm create, tag", "img", "floor, 2 processes", _res(3), ""),
+                ("delete", "img", "floor", _res(2), ""),
+                ("delete", "img", "floor, 2 processes", _res(3), "")]
+        v = self.verdicts(rows)
+        self.assertEqual(v["two-process floor create / floor create"], ("1.50×", "ref"))
+        self.assertEqual(v["two-process floor delete / floor delete"], ("1.50×", "ref"))
+
     def test_not_idle_marks_the_ratio(self):
         rows = [("warm create, tag", "img", "grootfs", _res(3, others=1.0), ""),
                 ("warm create, tag", "img", "floor", _res(2), "")]

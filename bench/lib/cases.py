@@ -130,6 +130,14 @@ def warm_cases(ctx, image, layout, refs):
     ctx.settle()
     ctx.add("10 creates at once", image, "floor",
             measure(n, lambda i: run_group([create(f"p{i}-{k}") for k in range(10)])))
+    # The same with the mount in a second, static process: what the frontend/helper split
+    # costs at least (a reference, no target).
+    for kind, case in (("create2", "warm create, tag"), ("delete2", "delete")):
+        args = (lambda i: [fdir + f"/s{i}", lowers]) if kind == "create2" else \
+            (lambda i: [fdir + f"/s{i}"])
+        ctx.settle()
+        ctx.add(case, image, "floor, 2 processes",
+                measure(n, lambda i: run_one([ctx.floor, kind] + args(i))))
     tools.remove_tree(fdir)
 
 

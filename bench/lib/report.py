@@ -52,6 +52,9 @@ def targets(rows, requests, images):
             return
         v = num.median / den.median
         mark = "" if num.idle and den.idle else " †"
+        if goal is None:  # a reference beside a target, not one
+            out.append((what, image, f"{v:.2f}×{mark}", "—", "ref"))
+            return
         out.append((what, image, f"{v:.2f}×{mark}", ("≤ " if at_most else "≥ ") + f"{goal}×",
                     _verdict(v, goal, at_most)))
 
@@ -63,7 +66,12 @@ def targets(rows, requests, images):
               f("warm create, tag", im, "floor"), 1.75)
         ratio("podman create+mount / warm create (tag)", im,
               f("warm create, tag", im, "podman"), g("warm create, tag"), 20, False)
+        ratio("two-process floor create / floor create", im,
+              f("warm create, tag", im, "floor, 2 processes"), f("warm create, tag", im, "floor"),
+              None)
         ratio("delete / floor delete", im, g("delete"), f("delete", im, "floor"), 1.75)
+        ratio("two-process floor delete / floor delete", im, f("delete", im, "floor, 2 processes"),
+              f("delete", im, "floor"), None)
         ratio("podman rm / delete", im, f("delete", im, "podman"), g("delete"), 20, False)
         ratio("10 creates at once / one warm create", im, g("10 creates at once"),
               g("warm create, tag"), 10)
