@@ -10,8 +10,7 @@
 #include <cctype>
 #include <climits>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include <string_view>
 
 #include "frontend/util/open_at.h"
 #include "ipc/unique_fd.h"
@@ -53,6 +52,14 @@ std::vector<Mount> MountsBeneath(const std::string& path, std::vector<Mount> all
   return found;
 }
 
+// The next space-separated field of `line` from `at`, which moves past it.
+std::string_view Field(std::string_view line, std::size_t& at) {
+  const std::size_t start = std::min(at, line.size());
+  const std::size_t end = std::min(line.find(' ', start), line.size());
+  at = end + 1;
+  return line.substr(start, end - start);
+}
+
 std::vector<Mount> MountsBeneath(const std::string& path) {
   return MountsBeneath(path, ReadMounts());
 }
@@ -61,17 +68,26 @@ std::vector<Mount> MountsBeneath(const std::string& path) {
 
 std::vector<Mount> ReadMounts() {
   std::vector<Mount> mounts;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, devno, root, point, word;
-    if (!(fields >> id >> parent >> devno >> root >> point)) continue;
-    while (fields >> word && word != "-") {
-    }
-    Mount m{std::strtoull(id.c_str(), nullptr, 10), Unescape(point), "", ""};
-    fields >> m.fstype >> m.source;
-    mounts.push_back(std::move(m));
+  const ipc::UniqueFd fd(open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
+  if (!fd) return mounts;
+  std::string text;
+  char buf[65536];
+  for (ssize_t n; (n = read(fd.get(), buf, sizeof buf)) > 0;) text.append(buf, n);
+  // ID PARENT MAJ:MIN ROOT POINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS
+  for (std::size_t start = 0, nl; start < text.size(); start = nl + 1) {
+    nl = std::min(text.find('\n', start), text.size());
+    const std::string_view line(text.data() + start, nl - start);
+    std::size_t at = 0;
+    const std::string_view id = Field(line, at);
+    for (int skip = 0; skip < 3; ++skip) (void)Field(line, at);
+    const std::string_view point = Field(line, at);
+    const std::size_t dash = line.find(" - ", at);
+    if (id.empty() || point.empty() || dash == std::string_view::npos) continue;
+    at = dash + 3;
+    const std::string_view fstype = Field(line, at);
+    const std::string_view source = Field(line, at);
+    mounts.push_back(Mount{std::strtoull(std::string(id).c_str(), nullptr, 10),
+                           Unescape(std::string(point)), std::string(fstype), std::string(source)});
   }
   return mounts;
 }

@@ -1,17 +1,21 @@
 // The store's pure logic: mount order with opaque roots, file locks, image-path arguments.
+#include "frontend/store/store.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "frontend/commands/commands.h"
 #include "frontend/store/layer_cache.h"
 #include "frontend/store/mounts.h"
-#include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
 using namespace grootfs::frontend;
@@ -129,6 +133,25 @@ TEST(MayHaveOwner, OnlyRandomNames) {
   EXPECT_FALSE(store::MayHaveOwner(std::string(32, 'g')));
   EXPECT_FALSE(store::MayHaveOwner(std::string(33, 'a')));
   EXPECT_FALSE(store::MayHaveOwner("0123456789ABCDEF0123456789ABCDEF"));
+}
+
+// Every mount is read with its id, its point unescaped (mountinfo writes a space as \040), its
+// type and its source; a mount inside the store's entry is beneath it.
+TEST_F(StoreDir, MountsAreReadWithTheirPointsUnescaped) {
+  const std::string dir = paths_.root + "/with space\tand tab";
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+  ASSERT_EQ(mount("grootfs-test-source", dir.c_str(), "tmpfs", 0, "size=64k"), 0)
+      << std::strerror(errno);
+  const std::vector<store::Mount> all = store::ReadMounts();
+  EXPECT_GT(all.size(), 1u);
+  const auto it =
+      std::find_if(all.begin(), all.end(), [&](const store::Mount& m) { return m.point == dir; });
+  ASSERT_NE(it, all.end());
+  EXPECT_EQ(it->fstype, "tmpfs");
+  EXPECT_EQ(it->source, "grootfs-test-source");
+  EXPECT_GT(it->id, 0u);
+  EXPECT_EQ(store::MountsAtOrBeneath(paths_.root), std::vector<std::string>{dir});
+  EXPECT_EQ(umount2(dir.c_str(), MNT_DETACH), 0);
 }
 
 // A symlink planted where a leftover is looked at is not resolved: "/" and everything mounted
