@@ -455,8 +455,9 @@ std::unique_ptr<http::Stream> Puller::OpenOnce(Endpoint& ep, const std::string& 
       throw;
     }
     // A TLS server answers a plain request with 400 ("Client sent an HTTP request to an HTTPS
-    // server").
+    // server"); a registry's own 400 says it is one.
     if (!scheme_known && scheme == "http" && s->status() == 400 &&
+        !s->Header("docker-distribution-api-version") &&
         SwitchScheme(ep, scheme, "HTTP 400")) {
       continue;
     }

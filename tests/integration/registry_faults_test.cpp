@@ -279,6 +279,18 @@ TEST_F(RegistryFaultTest, PersistentFailureGivesUpNamingTheRegistryAndStatus) {
   EXPECT_EQ(LayerRequests(reg).size(), 6u) << "one attempt and five retries";
 }
 
+// A plain-HTTP registry named with its port is asked over plain HTTP first; its own HTTP 400
+// (it says it is a registry) is its answer, not a sign of a TLS port: no TLS attempt follows,
+// and the error names the status.
+TEST_F(RegistryFaultTest, ARegistrysOwnBadRequestIsNotTakenForATlsPort) {
+  FakeRegistry reg(FixtureImage("alpine"));
+  reg.tag_status["refused"] = 400;
+  auto r = Create(reg, "bad", {}, "alpine:refused");
+  ExpectRefusedCleanly(r, "bad", "400");
+  EXPECT_EQ(r.out.find("TLS"), std::string::npos) << r.out;
+  EXPECT_EQ(reg.connections(), 1) << "a second connection: a TLS attempt?";
+}
+
 TEST_F(RegistryFaultTest, ARedirectToAnotherHostDropsTheCredentials) {
   FakeRegistry reg(FixtureImage("alpine"));
   reg.basic_user = "groot";

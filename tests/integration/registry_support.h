@@ -518,6 +518,7 @@ class FakeRegistry {
   std::string basic_user, basic_password;  // require basic auth
   std::string bearer_realm, bearer_token;  // require this bearer token, naming this realm
   std::map<std::string, std::pair<std::string, std::string>> tags;  // tag -> type, body
+  std::map<std::string, int> tag_status;  // tag -> an error status, as distribution sends one
 
   int port() const { return server_->port(); }
   std::string host() const { return server_->host(); }
@@ -577,6 +578,13 @@ class FakeRegistry {
     const size_t b = r.path.find("/blobs/");
     if (m != std::string::npos) {
       const std::string ref = r.path.substr(m + 11);
+      if (auto it = tag_status.find(ref); it != tag_status.end()) {
+        c.Respond(it->second,
+                  {{"Content-Type", "application/json"},
+                   {"Docker-Distribution-Api-Version", "registry/2.0"}},
+                  R"({"errors":[{"code":"NAME_INVALID"}]})");
+        return;
+      }
       if (auto it = tags.find(ref); it != tags.end()) {
         c.Respond(200, {{"Content-Type", it->second.first}}, it->second.second);
         return;
