@@ -10,10 +10,11 @@
 
 #include "frontend/commands/commands.h"
 #include "frontend/log.h"
+#include "frontend/store/act_as_owner.h"
 #include "frontend/store/image_record.h"
 #include "frontend/store/layer_cache.h"
-#include "frontend/store/moved_mounts.h"
 #include "frontend/store/mounts.h"
+#include "frontend/store/moved_mounts.h"
 #include "frontend/store/store.h"
 #include "frontend/util/error.h"
 
@@ -72,9 +73,10 @@ class Checker {
       const std::string path = p_.tmp() + "/" + name;
       const std::string what = "leftover " + Kind(path) + " tmp/" + name;
       const auto mounts = store::ForeignMountsIn(path);
-      const std::string advice =
-          mounts.empty() ? "" : "; " + mounts.front() + " is mounted inside it (not by grootfs): "
-                                "unmount it, then run check --repair";
+      const std::string advice = mounts.empty() ? ""
+                                                : "; " + mounts.front() +
+                                                      " is mounted inside it (not by grootfs): "
+                                                      "unmount it, then run check --repair";
       if (!inv_.repair) {
         Problem(what + advice, false);
         continue;
@@ -102,11 +104,13 @@ class Checker {
   // Rootfs mounts of this store that a user moved away from their image's place.
   void MovedMounts() {
     const auto moved = store::MovedMounts(p_);
-    for (const auto& m : moved) Problem("a rootfs mount of this store was moved to " + m.point, false);
+    for (const auto& m : moved)
+      Problem("a rootfs mount of this store was moved to " + m.point, false);
     if (!inv_.repair || moved.empty()) return;
     const auto still = store::UnmountMovedMounts(p_, helper_);
     left_ -= static_cast<int>(moved.size() - still.size());
-    std::cout << "repaired: " << moved.size() - still.size() << " moved rootfs mount(s) unmounted\n";
+    std::cout << "repaired: " << moved.size() - still.size()
+              << " moved rootfs mount(s) unmounted\n";
   }
 
   // Every layer: a readable record, its diff dir, and as many bytes of file data as recorded.
@@ -138,9 +142,13 @@ class Checker {
     }
   }
 
-  // Unpacks the layer again from the first image that can still provide it, then remounts
-  // every image that uses it (their overlays still hold the old directory).
+  // Unpacks the layer again from the first image that can still provide it.
   bool Refetch(const std::string& key, const std::vector<std::string>& ids) {
+    // The record names the image to read: in a store root does not own, its owner wrote it, so
+    // the image is read with the owner's rights alone (not root's CAP_DAC_READ_SEARCH).
+    std::optional<store::NoEffectiveCapabilities> owner_rights;
+    if (geteuid() != 0) owner_rights.emplace();
+    if (owner_rights && !owner_rights->ok()) return false;
     for (const auto& id : ids) {
       try {
         auto record = store::ReadImageRecord(p_, id);
@@ -155,7 +163,7 @@ class Checker {
           }
           image::StreamBudget budget = store::BudgetFor(p_, 0);
           (void)store::EnsureLayer(p_, helper_, layer, below, budget);
-          for (const auto& user : ids) Remount(user);
+          for (const auto& user : ids) KeepMount(user);
           return true;
         }
       } catch (const std::exception& e) {
@@ -165,19 +173,16 @@ class Checker {
     return false;
   }
 
-  void Remount(const std::string& id) {
-    auto record = store::ReadImageRecord(p_, id);
-    if (!record.value("mounted", false)) return;
-    std::vector<store::LayerRecord> layers;
-    for (const auto& key : record.at("layers")) {
-      auto layer = store::ReadLayer(p_, key.get<std::string>());
-      if (!layer) return;
-      layers.push_back(*layer);
-    }
-    helper_.UnmountRootfs(ipc::Area::kImages, id);
-    if (const std::string why = store::ClearVolatileMark(p_, id, record); !why.empty())
-      throw Error(why);
-    helper_.MountRootfs(ipc::Area::kImages, id, store::MountOrder(layers));
+  // A mounted image that used the layer keeps its mount as it is: its container may hold
+  // that overlay in a mount namespace of its own, and a second overlay on the same upper and
+  // work dirs would corrupt both (overlay calls it undefined behaviour). Said, not counted:
+  // nothing short of a new image changes what that container sees.
+  void KeepMount(const std::string& id) {
+    if (!MountedAt(p_.image(id) + "/rootfs")) return;  // Images() mounts it, whole again
+    std::cout << "note: image " << id
+              << " keeps its mount of the layer as it was; delete it and create it again to use "
+                 "the layer fetched anew\n";
+    Logger::Get().Info("mount-kept", {{"image", id}});
   }
 
   // Which images use each layer, from their records.

@@ -152,7 +152,9 @@ void SchemeMemory::Remember(const std::string& authority, const std::string& sch
     Logger::Get().Info("cache-write-failed", {{"error", e.what()}});
     return;
   }
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  // O_NONBLOCK: a fifo the store's owner put there fails the open instead of blocking it.
+  const int fd =
+      open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
   if (fd < 0) return;
   dir_.Own(fd);
   close(fd);

@@ -47,8 +47,10 @@ bool ActAsStoreOwner(const std::string& store, bool keep_root) {
   if (!fd && errno != ENOENT)
     throw Error("cannot open the store " + store + ": " + std::strerror(errno) +
                 (errno == ELOOP ? " (its path may hold no symlink)" : ""));
-  if (!fd) st.st_uid = st.st_gid = kNobody;  // not there now: whatever appears is not root's
-  else if (fstat(fd.get(), &st) != 0) throw Error(std::string("cannot stat the store: ") + std::strerror(errno));
+  if (!fd)
+    st.st_uid = st.st_gid = kNobody;  // not there now: whatever appears is not root's
+  else if (fstat(fd.get(), &st) != 0)
+    throw Error(std::string("cannot stat the store: ") + std::strerror(errno));
   if (st.st_uid == 0 && st.st_gid == 0) return false;
 #if defined(__SANITIZE_ADDRESS__)
   // Test builds only: LeakSanitizer cannot stop a process whose ids differ, so its leak check
@@ -74,6 +76,18 @@ void BackToRoot() {
       setresgid(static_cast<gid_t>(-1), 0, static_cast<gid_t>(-1)) != 0 ||
       setgroups(root_groups.size(), root_groups.data()) != 0)
     throw Error(std::string("cannot act as root again: ") + std::strerror(errno));
+}
+
+NoEffectiveCapabilities::NoEffectiveCapabilities() : saved_(cap_get_proc()) {
+  cap_t none = saved_ != nullptr ? cap_dup(static_cast<cap_t>(saved_)) : nullptr;
+  ok_ = none != nullptr && cap_clear_flag(none, CAP_EFFECTIVE) == 0 && cap_set_proc(none) == 0;
+  if (none != nullptr) cap_free(none);
+}
+
+NoEffectiveCapabilities::~NoEffectiveCapabilities() {
+  if (saved_ == nullptr) return;
+  (void)cap_set_proc(static_cast<cap_t>(saved_));
+  cap_free(saved_);
 }
 
 }  // namespace grootfs::frontend::store

@@ -20,4 +20,20 @@ bool ActAsStoreOwner(const std::string& store, bool keep_root = false);
 // Undoes ActAsStoreOwner(store, true): root's effective ids, groups and capabilities again.
 void BackToRoot();
 
+// No capability in effect for the calling thread while it lives (and in the threads it starts
+// meanwhile, which inherit its sets): what it touches, it touches with the file rights of its
+// ids alone. ok() is false when the capabilities could not be dropped.
+class NoEffectiveCapabilities {
+ public:
+  NoEffectiveCapabilities();
+  ~NoEffectiveCapabilities();
+  NoEffectiveCapabilities(const NoEffectiveCapabilities&) = delete;
+  NoEffectiveCapabilities& operator=(const NoEffectiveCapabilities&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  void* saved_;  // cap_t
+  bool ok_ = false;
+};
+
 }  // namespace grootfs::frontend::store

@@ -11,6 +11,33 @@
 
 namespace grootfs::frontend::store {
 
+namespace {
+
+// The fields readers take without checking are of the types create writes (whoever owns the
+// store can write anything there, and a type error is not a message for a user).
+bool WellFormed(const nlohmann::json& record) {
+  if (!record.is_object()) return false;
+  const auto is = [&](const char* key, bool (nlohmann::json::*type)() const noexcept) {
+    return !record.contains(key) || (record[key].*type)();
+  };
+  if (!is("layers", &nlohmann::json::is_array) || !is("image", &nlohmann::json::is_string) ||
+      !is("mounted", &nlohmann::json::is_boolean) || !is("boot_id", &nlohmann::json::is_string) ||
+      !is("skip_layer_validation", &nlohmann::json::is_boolean) ||
+      !is("quota", &nlohmann::json::is_object))
+    return false;
+  for (const auto& key : record.value("layers", nlohmann::json::array()))
+    if (!key.is_string()) return false;
+  if (record.contains("quota")) {
+    const auto& q = record["quota"];
+    if ((q.contains("backend") && !q["backend"].is_string()) ||
+        (q.contains("bytes") && !q["bytes"].is_number_unsigned()))
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 nlohmann::json ReadImageRecord(const Paths& p, const std::string& id) {
   std::string text;
   try {
@@ -18,11 +45,14 @@ nlohmann::json ReadImageRecord(const Paths& p, const std::string& id) {
   } catch (const Error&) {
     throw Error("image " + id + " not found");
   }
+  nlohmann::json record;
   try {
-    return nlohmann::json::parse(text);
+    record = nlohmann::json::parse(text);
   } catch (const std::exception&) {
-    throw Error("image " + id + " has a corrupt record (try check --repair)");
   }
+  if (!WellFormed(record))
+    throw Error("image " + id + " has a corrupt record (try check --repair)");
+  return record;
 }
 
 std::string CurrentBootId() {
@@ -35,8 +65,7 @@ std::string CurrentBootId() {
   }
 }
 
-std::string ClearVolatileMark(const Paths& p, const std::string& id,
-                              const nlohmann::json& record) {
+std::string ClearVolatileMark(const Paths& p, const std::string& id, const nlohmann::json& record) {
   const std::string mounted_in = record.value("boot_id", "");
   if (mounted_in.empty()) return "";  // made before overlays were mounted volatile: no mark
   if (mounted_in != CurrentBootId())

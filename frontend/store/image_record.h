@@ -23,8 +23,7 @@ std::string CurrentBootId();
 // keeps a mark ("volatile") that refuses every later mount of the same upper dir. In the boot
 // that mounted it, the work dir is emptied (the upper dir is whole: no crash since) and ""
 // returned; otherwise the reason it cannot be mounted again.
-std::string ClearVolatileMark(const Paths& p, const std::string& id,
-                              const nlohmann::json& record);
+std::string ClearVolatileMark(const Paths& p, const std::string& id, const nlohmann::json& record);
 
 // Layer key -> the images whose records name it. An image without a readable record pins
 // nothing (it is still listed and deletable).

@@ -14,7 +14,7 @@ namespace grootfs::frontend::store {
 
 struct LayerRecord {
   std::string key;
-  std::uint64_t size = 0;   // bytes of file data in the layer
+  std::uint64_t size = 0;    // bytes of file data in the layer
   bool root_opaque = false;  // its root hides every layer below it
 };
 

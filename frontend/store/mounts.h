@@ -9,8 +9,8 @@
 namespace grootfs::frontend::store {
 
 struct Mount {
-  std::uint64_t id;    // the kernel's mount id
-  std::string point;   // its mount point, unescaped
+  std::uint64_t id;   // the kernel's mount id
+  std::string point;  // its mount point, unescaped
   std::string fstype;
   std::string source;  // grootfs-store:TAG for a rootfs the helper made
 };

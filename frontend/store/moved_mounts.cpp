@@ -26,7 +26,7 @@ std::vector<Mount> MovedMounts(const Paths& p) { return MovedMounts(p, ReadMount
 
 std::vector<Mount> MovedMounts(const Paths& p, const std::vector<Mount>& all) {
   std::vector<Mount> moved;
-  struct stat st{};
+  struct stat st {};
   char* real = realpath(p.root.c_str(), nullptr);
   if (real == nullptr || stat(real, &st) != 0) {
     std::free(real);

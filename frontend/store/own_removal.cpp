@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/capability.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "frontend/store/act_as_owner.h"
 #include "frontend/util/open_at.h"
 
 namespace grootfs::frontend::store {
@@ -49,29 +49,6 @@ bool RemoveEntry(int parent, const char* name, int depth) {
   }
   return unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT;
 }
-
-// No capability in effect for this thread while it lives: what it removes, it removes with the
-// file rights of its ids alone, also where grootfs runs as root (in root's own store).
-class NoEffectiveCapabilities {
- public:
-  NoEffectiveCapabilities() : saved_(cap_get_proc()) {
-    cap_t none = saved_ != nullptr ? cap_dup(saved_) : nullptr;
-    ok_ = none != nullptr && cap_clear_flag(none, CAP_EFFECTIVE) == 0 && cap_set_proc(none) == 0;
-    if (none != nullptr) cap_free(none);
-  }
-  ~NoEffectiveCapabilities() {
-    if (saved_ == nullptr) return;
-    (void)cap_set_proc(saved_);
-    cap_free(saved_);
-  }
-  NoEffectiveCapabilities(const NoEffectiveCapabilities&) = delete;
-  NoEffectiveCapabilities& operator=(const NoEffectiveCapabilities&) = delete;
-  bool ok() const { return ok_; }
-
- private:
-  cap_t saved_;
-  bool ok_ = false;
-};
 
 }  // namespace
 

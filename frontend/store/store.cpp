@@ -10,9 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "frontend/lifetime.h"
@@ -43,12 +41,12 @@ std::vector<std::string> ListDir(const std::string& path) {
 }
 
 bool IsStore(const Paths& p) {
-  struct stat st{};
+  struct stat st {};
   return stat(p.marker().c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 void RequireStore(const Paths& p) {
-  struct stat st{};
+  struct stat st {};
   if (stat(p.root.c_str(), &st) != 0)
     throw Error("store " + p.root + " does not exist: run init-store first");
   if (!IsStore(p)) throw Error("store " + p.root + " is not initialised: run init-store first");
@@ -73,7 +71,7 @@ std::string RandomName() {
 }
 
 Owner StoreOwner(const Paths& p) {
-  struct stat st{};
+  struct stat st {};
   if (stat(p.root.c_str(), &st) != 0) throw Error(Errno("cannot stat store " + p.root));
   return Owner{st.st_uid, st.st_gid};
 }
@@ -116,12 +114,24 @@ void WriteNewFile(const std::string& path, const std::string& content, const Own
   WriteWhole(path, content, owner, /*durable=*/false);
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(Errno("cannot read " + path));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+std::string ReadFile(const std::string& path, std::size_t max) {
+  // A record is never a symlink, a fifo (which would block the open or the read) or larger
+  // than `max`: whoever owns the store may have made it one.
+  const ipc::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (!fd) throw Error(Errno("cannot read " + path));
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) throw Error(Errno("cannot read " + path));
+  if (!S_ISREG(st.st_mode)) throw Error("cannot read " + path + ": not a regular file");
+  std::string text;
+  char buf[16384];
+  for (ssize_t n; (n = read(fd.get(), buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw Error(Errno("cannot read " + path));
+    if (text.size() + n > max)
+      throw Error("cannot read " + path + ": larger than " + std::to_string(max) + " bytes");
+    text.append(buf, n);
+  }
+  return text;
 }
 
 namespace {
@@ -141,7 +151,8 @@ bool TryTake(ipc::UniqueFd& fd, const std::string& path, int op) {
     fd.Reset();
     return false;
   }
-  struct stat held{}, now{};
+  struct stat held {
+  }, now{};
   if (fstat(fd.get(), &held) != 0 || stat(path.c_str(), &now) != 0 || held.st_ino != now.st_ino) {
     fd.Reset();
     return false;
@@ -151,9 +162,13 @@ bool TryTake(ipc::UniqueFd& fd, const std::string& path, int op) {
 
 // Who holds a lock: each exclusive holder writes "pid N" into the file.
 std::string Holder(const std::string& path) {
-  std::ifstream in(path);
   std::string line;
-  std::getline(in, line);
+  try {
+    line = ReadFile(path, 64);
+  } catch (const Error&) {
+    return "unknown";
+  }
+  line = line.substr(0, line.find('\n'));
   return line.empty() ? "unknown" : line;
 }
 
@@ -172,8 +187,8 @@ FileLock::FileLock(const Paths& p, const std::string& name, Mode mode,
       logged = true;
     }
     if (std::chrono::steady_clock::now() > deadline)
-      throw Error("timed out waiting for lock " + name + " in the store (held by " +
-                  Holder(path) + ")");
+      throw Error("timed out waiting for lock " + name + " in the store (held by " + Holder(path) +
+                  ")");
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   if (name == "store")  // GrootFS's locking times: how long the store lock took to get
@@ -217,8 +232,10 @@ WorkDir::WorkDir(const Paths& p, HelperClient& helper, bool subvolume)
     : paths_(p), helper_(helper), name_(RandomName()) {
   lock_ = FileLock(p, "tmp-" + name_, FileLock::Mode::kExclusive, std::chrono::seconds(1));
   lifetime::AddWork(name_);  // removed by the stop signal's cleanup if it comes to that
-  if (subvolume) MakeSubvolume(p.tmp(), name_, StoreOwner(p));
-  else MakeDir(path(), 0755, StoreOwner(p));
+  if (subvolume)
+    MakeSubvolume(p.tmp(), name_, StoreOwner(p));
+  else
+    MakeDir(path(), 0755, StoreOwner(p));
 }
 
 WorkDir::~WorkDir() {
@@ -277,7 +294,7 @@ bool Discard(const Paths& p, HelperClient& helper, const std::string& path) {
 void RemoveLeftover(const Paths& p, HelperClient& helper, const std::string& name) {
   const std::string path = p.tmp() + "/" + name;
   ipc::UniqueFd tmp = OpenTmp(p);
-  struct stat st{};
+  struct stat st {};
   if (!tmp || fstatat(tmp.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return;
     throw Error(Errno("cannot stat " + path));
@@ -324,9 +341,12 @@ std::vector<Leftover> SweepTmp(const Paths& p, HelperClient& helper) {
 void SweepLocks(const Paths& p) {
   for (const std::string& name : ListDir(p.locks())) {
     std::string owner;
-    if (name.starts_with("layer-")) owner = p.layer(name.substr(6));
-    else if (name.starts_with("tmp-")) owner = p.tmp() + "/" + name.substr(4);
-    else continue;
+    if (name.starts_with("layer-"))
+      owner = p.layer(name.substr(6));
+    else if (name.starts_with("tmp-"))
+      owner = p.tmp() + "/" + name.substr(4);
+    else
+      continue;
     if (access(owner.c_str(), F_OK) == 0) continue;
     FileLock lock = FileLock::TryLock(p, name, FileLock::Mode::kExclusive);
     if (lock.held() && access(owner.c_str(), F_OK) != 0)
@@ -343,7 +363,7 @@ std::uint64_t DiskUsage(const std::string& path) {
     stack.pop_back();
     for (const std::string& name : ListDir(dir)) {
       const std::string child = dir + "/" + name;
-      struct stat st{};
+      struct stat st {};
       if (lstat(child.c_str(), &st) != 0) continue;
       if (st.st_nlink > 1 && !S_ISDIR(st.st_mode) && !seen.insert({st.st_dev, st.st_ino}).second)
         continue;

@@ -56,7 +56,9 @@ void WriteFileAtomically(const std::string& path, const std::string& content, co
 // Writes a file in a directory nobody else sees yet (a work dir before its rename), without
 // fsync: for what a host crash makes useless anyway (an image's record: its mount is gone too).
 void WriteNewFile(const std::string& path, const std::string& content, const Owner& owner);
-std::string ReadFile(const std::string& path);
+// A regular file's content (no symlink followed, a fifo refused without blocking), at most
+// `max` bytes (more is an error); throws Error.
+std::string ReadFile(const std::string& path, std::size_t max = 4 << 20);
 
 // flock on a file under STORE/locks. Released when destroyed (or when the process dies).
 class FileLock {

@@ -1,6 +1,9 @@
 // A store that never breaks: check and repair, SIGKILL at random moments, and load.
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <random>
 #include <thread>
@@ -34,7 +37,8 @@ class RobustnessTest : public GrootfsTest {
 
   std::set<int> OpenFdsOf(pid_t pid) {
     std::set<int> fds;
-    for (const auto& e : DirEntries("/proc/" + std::to_string(pid) + "/fd")) fds.insert(std::stoi(e));
+    for (const auto& e : DirEntries("/proc/" + std::to_string(pid) + "/fd"))
+      fds.insert(std::stoi(e));
     return fds;
   }
 
@@ -85,15 +89,22 @@ TEST_F(RobustnessTest, CheckFindsAndRepairsDamage) {
     if (!Exists(LayersDir() / key / "diff/etc/alpine-release"))
       fs::remove(LayersDir() / key / "layer.json");
   fs::create_directories(fs::path(store_) / "tmp/leftover2");
+  // A record of the wrong shape (its owner can write anything there) is one problem among
+  // the others, not the end of the check.
+  fs::create_directories(ImageDir("bad"));
+  WriteFile(ImageDir("bad") / "image.json", R"({"layers":[1],"mounted":"yes"})");
   auto r = Grootfs(store_, "check");
   EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.out.find("image bad has no valid record"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("image a is not mounted"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("has no valid record"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("leftover work directory"), std::string::npos) << r.out;
   r = Grootfs(store_, "check", "--repair");
-  EXPECT_TRUE(r.ok()) << r.Describe();
+  EXPECT_FALSE(r.ok()) << "a record it cannot mend is a problem left:\n" << r.Describe();
   EXPECT_TRUE(IsOverlayMountedAt(RootfsOf("a")));
   EXPECT_EQ(InRootfs(RootfsOf("a"), "echo ok").out, "ok\n");
+  EXPECT_TRUE(Grootfs(store_, "delete", "bad").ok());
+  EXPECT_TRUE(Grootfs(store_, "check").ok());
   ExpectStoreWorks();
 }
 
@@ -147,10 +158,60 @@ TEST_F(RobustnessTest, RepairFetchesAgainALayerThatImagesStillUse) {
   EXPECT_NE(r.out.find("image b uses missing layer"), std::string::npos) << r.out;
   r = Grootfs(store_, "check", "--repair");
   EXPECT_TRUE(r.ok()) << r.Describe();
-  EXPECT_EQ(ReadFile(RootfsOf("a") / "etc/hostname"), hostname);
-  EXPECT_EQ(ReadFile(RootfsOf("a2") / "etc/hostname"), hostname);
-  EXPECT_EQ(InRootfs(RootfsOf("b"), "echo ok").out, "ok\n");
+  // The mounted images keep their mounts (a container may hold them); made again, they use
+  // the layers fetched anew.
+  for (const std::string id : {"a", "a2", "b"}) {
+    EXPECT_NE(r.out.find("note: image " + id + " keeps its mount"), std::string::npos) << r.out;
+    ASSERT_TRUE(Grootfs(store_, "delete", id).ok());
+  }
   EXPECT_TRUE(Grootfs(store_, "check").ok());
+  CreateOk(OciFixture("alpine"), "a");
+  CreateOk(OciFixture("busybox-1.25"), "b");
+  EXPECT_EQ(ReadFile(RootfsOf("a") / "etc/hostname"), hostname);
+  EXPECT_EQ(InRootfs(RootfsOf("b"), "echo ok").out, "ok\n");
+  ExpectStoreWorks();
+}
+
+// A running container holds its rootfs's overlay in a mount namespace of its own. A repair that
+// fetches one of its layers again leaves that overlay alone: a second overlay on the same upper
+// and work dirs (and a work dir emptied under the first) would break the container's writes.
+TEST_F(RobustnessTest, RepairLeavesTheMountOfARunningContainerAlone) {
+  InitStore();
+  CreateOk(OciFixture("busybox-1.25"), "c");
+  const fs::path rootfs = RootfsOf("c");
+  const pid_t container = fork();
+  ASSERT_GE(container, 0);
+  if (container == 0) {
+    if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) ||
+        chroot(rootfs.c_str()) != 0 || chdir("/") != 0)
+      _exit(1);
+    execl("/bin/sh", "sh", "-c", "while true; do sleep 1; done", nullptr);
+    _exit(1);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const std::vector<std::string> enter{"nsenter", "-t", std::to_string(container), "-m", "-r",
+                                       "/bin/sh", "-c"};
+  auto in_container = [&](const std::string& script) {
+    std::vector<std::string> argv = enter;
+    argv.push_back(script);
+    return RunCmd(argv);
+  };
+  // The layer goes away from the store (a user, a disk's trouble); the container still has it.
+  const auto layers = DirEntries(LayersDir());
+  ASSERT_EQ(layers.size(), 1u);
+  fs::rename(LayersDir() / *layers.begin(), tmp_.path() / "moved-layer");
+  auto before = in_container("echo y >> /etc/passwd");
+  EXPECT_TRUE(before.ok()) << before.Describe();
+
+  auto r = Grootfs(store_, "check", "--repair");
+  EXPECT_TRUE(r.ok()) << r.Describe();
+  EXPECT_NE(r.out.find("note: image c keeps its mount"), std::string::npos) << r.out;
+  auto after = in_container("echo y >> /etc/group && touch /new-file");
+  EXPECT_TRUE(after.ok()) << "the container's writes broke:\n" << after.Describe();
+
+  kill(container, SIGKILL);
+  waitpid(container, nullptr, 0);
+  EXPECT_TRUE(Grootfs(store_, "delete", "c").ok());
   ExpectStoreWorks();
 }
 
@@ -186,9 +247,9 @@ TEST_F(RobustnessTest, SigkillAtRandomMomentsNeverBreaksTheStore) {
           break;
         default:
           fs::create_directories(leftover / "rootfs/in");
-          ASSERT_EQ(mount(outside.c_str(), (leftover / "rootfs/in").c_str(), nullptr, MS_BIND,
-                          nullptr),
-                    0);
+          ASSERT_EQ(
+              mount(outside.c_str(), (leftover / "rootfs/in").c_str(), nullptr, MS_BIND, nullptr),
+              0);
       }
     }
     std::vector<std::string> args;
@@ -213,12 +274,11 @@ TEST_F(RobustnessTest, SigkillAtRandomMomentsNeverBreaksTheStore) {
     waitpid(pid, &ws, 0);
     const auto took = UntilNoHelpers(store_, 2000ms);
     slowest = std::max(slowest, took);
-    EXPECT_LT(took.count(), 2000) << "a helper outlived grootfs (" << args[0] << ", signal "
-                                  << sig << "): " << ::testing::PrintToString(HelpersOf(store_));
+    EXPECT_LT(took.count(), 2000) << "a helper outlived grootfs (" << args[0] << ", signal " << sig
+                                  << "): " << ::testing::PrintToString(HelpersOf(store_));
   }
   RecordProperty("kills", kills);
-  std::cout << kills << " kills; helpers gone at most " << slowest.count()
-            << " ms after grootfs\n";
+  std::cout << kills << " kills; helpers gone at most " << slowest.count() << " ms after grootfs\n";
   EXPECT_GE(kills, 150);
   EXPECT_TRUE(IsOverlayMountedAt(RootfsOf("base")));
   // The next commands work as they are, and clean alone sweeps what the kills left, all but
@@ -270,8 +330,8 @@ TEST_F(RobustnessTest, FiftyCreatesAndDeletesWithCleanBesideThemLeakNothing) {
   for (auto& t : workers) t.join();
   cleaner.join();
   RecordProperty("cycles", cycles.load());
-  std::cout << "load: " << cycles << " create+delete cycles by 50 workers in 60 s, "
-            << failures << " failures\n";
+  std::cout << "load: " << cycles << " create+delete cycles by 50 workers in 60 s, " << failures
+            << " failures\n";
   EXPECT_EQ(failures, 0);
   EXPECT_GT(cycles, 50);
   EXPECT_EQ(OpenFdsOf(getpid()), fds_before) << "fds leaked in the test process";
@@ -295,13 +355,13 @@ TEST_F(RobustnessTest, RunningOutOfSpaceAtAnyPointLeavesNothingHalfMade) {
   const fs::path filler = fs::path(store_) / "filler";
   int failed = 0;
   for (long room_kb : {64L, 512L, 2048L, 4096L, 6144L, 7168L, 8192L, 16384L}) {
-    struct statvfs vfs{};
+    struct statvfs vfs {};
     ASSERT_EQ(statvfs(store_.c_str(), &vfs), 0);
     const long avail_kb = static_cast<long>(vfs.f_bavail * vfs.f_frsize / 1024);
     if (avail_kb > room_kb)
-      ASSERT_TRUE(RunCmd({"fallocate", "-l", std::to_string(avail_kb - room_kb) + "K",
-                          filler.string()})
-                      .ok());
+      ASSERT_TRUE(
+          RunCmd({"fallocate", "-l", std::to_string(avail_kb - room_kb) + "K", filler.string()})
+              .ok());
     r = Grootfs(store_, "create", OciFixture("alpine"), "full");
     if (r.ok()) {
       EXPECT_TRUE(Grootfs(store_, "delete", "full").ok());

@@ -37,9 +37,9 @@ class RootInMappedStoreTest : public GrootfsTest, public ::testing::WithParamInt
     const Mapping& m = GetParam();
     std::vector<std::string> args{"init-store"};
     for (const char* flag : {"--uid-mapping", "--gid-mapping"}) {
-      args.insert(args.end(), {flag, "0:" + std::to_string(m.owner) + ":1", flag,
-                               "1:" + std::to_string(m.sub_base) + ":" +
-                                   std::to_string(m.sub_size)});
+      args.insert(args.end(),
+                  {flag, "0:" + std::to_string(m.owner) + ":1", flag,
+                   "1:" + std::to_string(m.sub_base) + ":" + std::to_string(m.sub_size)});
     }
     auto r = GrootfsV(store_, args);
     ASSERT_TRUE(r.ok()) << r.Describe();
@@ -48,7 +48,7 @@ class RootInMappedStoreTest : public GrootfsTest, public ::testing::WithParamInt
   std::uint32_t Owner() const { return GetParam().owner; }
 
   void ExpectOwned(const fs::path& p, std::uint32_t uid, std::uint32_t gid) {
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(lstat(p.c_str(), &st), 0) << p;
     EXPECT_EQ(st.st_uid, uid) << p;
     EXPECT_EQ(st.st_gid, gid) << p;
@@ -174,6 +174,68 @@ TEST_P(RootInMappedStoreTest, DeleteRemovesTheOwnersPartItselfAndTheRestThroughT
     ASSERT_EQ(lchown(p.c_str(), HostId(m, 1), HostId(m, 1)), 0) << p;
   EXPECT_EQ(removed_by("by-user"), "grootfs-helper");
   EXPECT_TRUE(DirEntries(fs::path(store_) / "tmp").empty());
+}
+
+// Files the store's owner plants where root's commands read: a fifo for a record or for the
+// registry scheme memory never blocks a command (a blocked clean would hold the store lock).
+TEST_P(RootInMappedStoreTest, FifosTheOwnerPlantsNeverBlockRootsCommands) {
+  fs::create_directories(ImageDir("evil"));
+  ASSERT_EQ(mkfifo((ImageDir("evil") / "image.json").c_str(), 0600), 0);
+  for (const fs::path& p : {ImageDir("evil"), ImageDir("evil") / "image.json"})
+    ASSERT_EQ(lchown(p.c_str(), Owner(), Owner()), 0);
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"clean"}, {"list"}, {"check"}, {"stats", "evil"}}) {
+    std::vector<std::string> argv{GrootfsBin(), "--store", store_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunCmd(argv, 30s);
+    EXPECT_FALSE(r.timed_out) << args[0] << " blocked on the fifo";
+  }
+  EXPECT_TRUE(Grootfs(store_, "delete", "evil").ok());
+
+  FakeRegistry reg(FixtureImage("alpine"));
+  const fs::path memory = fs::path(store_) / "cache/plain-http";
+  fs::create_directories(memory);
+  const fs::path fifo = memory / ("127.0.0.1%3A" + std::to_string(reg.port()));
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  for (const fs::path& p : {memory.parent_path(), memory, fifo})
+    ASSERT_EQ(lchown(p.c_str(), Owner(), Owner()), 0);
+  auto r = RunCmd({GrootfsBin(), "--store", store_, "create", "--insecure-registry", reg.host(),
+                   "docker://" + reg.host() + "/alpine:latest", "reg"},
+                  30s);
+  EXPECT_TRUE(r.ok()) << r.Describe();
+  ExpectRuns("reg");
+}
+
+// check --repair fetches a missing layer again from the image its record names. The owner can
+// write that record, so the image is read with the owner's rights: a tar only root can read
+// is not unpacked into the owner's store.
+TEST_P(RootInMappedStoreTest, RepairReadsTheImageARecordNamesWithTheOwnersRights) {
+  const fs::path secret = tmp_ / "root-only";
+  fs::create_directories(secret / "content");
+  WriteFile(secret / "content/SECRET", "root's eyes only\n");
+  const std::string tar = (secret / "secret.tar").string();
+  ASSERT_TRUE(RunCmd({"tar", "-cf", tar, "-C", (secret / "content").string(), "."}).ok());
+  ASSERT_EQ(chmod(tar.c_str(), 0600), 0);
+  ASSERT_EQ(chmod(secret.c_str(), 0700), 0);
+  // The tar's layer key, as root's own store computes it (it depends on the file alone).
+  const std::string root_store = (tmp_ / "root-store").string();
+  ASSERT_TRUE(GrootfsV(root_store, {"init-store"}).ok());
+  auto made = GrootfsV(root_store, {"create", tar, "probe"});
+  ASSERT_TRUE(made.ok()) << made.Describe();
+  const std::string key =
+      ParseJson(ReadFile(fs::path(root_store) / "images/probe/image.json"))["layers"][0];
+  ASSERT_TRUE(GrootfsV(root_store, {"delete-store"}).ok());
+
+  ASSERT_FALSE(CreateOk(MakeRootfsTar(), "x1").is_null());
+  Json record = ParseJson(ReadFile(ImageDir("x1") / "image.json"));
+  record["image"] = tar;
+  record["layers"] = Json::array({key});
+  WriteFile(ImageDir("x1") / "image.json", record.dump());
+  auto r = Grootfs(store_, "check", "--repair");
+  EXPECT_FALSE(r.ok()) << r.Describe();
+  EXPECT_NE(r.out.find("problem: image x1 uses missing layer " + key), std::string::npos) << r.out;
+  EXPECT_FALSE(Exists(LayersDir() / key)) << "root's tar unpacked into the owner's store";
+  EXPECT_TRUE(Grootfs(store_, "delete", "x1").ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, RootInMappedStoreTest, ::testing::Values(kBosh, kUser),

@@ -1,6 +1,7 @@
 // The store's pure logic: mount order with opaque roots, file locks, image-path arguments.
 #include "frontend/store/store.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/mount.h>
@@ -152,6 +153,25 @@ TEST_F(StoreDir, MountsAreReadWithTheirPointsUnescaped) {
   EXPECT_GT(it->id, 0u);
   EXPECT_EQ(store::MountsAtOrBeneath(paths_.root), std::vector<std::string>{dir});
   EXPECT_EQ(umount2(dir.c_str(), MNT_DETACH), 0);
+}
+
+// A record, a lock's holder: regular files of bounded size only. A fifo fails at once (it would
+// block a reader), a symlink is not followed, and a record past the limit is refused unread.
+TEST_F(StoreDir, ReadFileTakesBoundedRegularFilesOnly) {
+  const std::string dir = paths_.root;
+  std::ofstream(dir + "/ok") << "1234";
+  EXPECT_EQ(store::ReadFile(dir + "/ok"), "1234");
+  EXPECT_EQ(store::ReadFile(dir + "/ok", 4), "1234");
+  EXPECT_THROW(store::ReadFile(dir + "/ok", 3), Error);
+  ASSERT_EQ(mkfifo((dir + "/fifo").c_str(), 0600), 0);
+  EXPECT_THROW(store::ReadFile(dir + "/fifo"), Error);
+  ASSERT_EQ(symlink((dir + "/ok").c_str(), (dir + "/link").c_str()), 0);
+  EXPECT_THROW(store::ReadFile(dir + "/link"), Error);
+  const int fd = open((dir + "/sparse").c_str(), O_WRONLY | O_CREAT, 0600);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, off_t{2} << 30), 0);  // 2 GiB of nothing: refused, not read
+  close(fd);
+  EXPECT_THROW(store::ReadFile(dir + "/sparse"), Error);
 }
 
 // A symlink planted where a leftover is looked at is not resolved: "/" and everything mounted
