@@ -23,8 +23,10 @@ bool Cancellation::cancelled() const {
   return cancelled_;
 }
 
-CancelScope::CancelScope(Cancellation& cancellation) { t_cancellation = &cancellation; }
-CancelScope::~CancelScope() { t_cancellation = nullptr; }
+CancelScope::CancelScope(Cancellation& cancellation) : previous_(t_cancellation) {
+  t_cancellation = &cancellation;
+}
+CancelScope::~CancelScope() { t_cancellation = previous_; }
 
 CancellableWait::CancellableWait(int fd, const std::string& where) : cancellation_(t_cancellation) {
   if (cancellation_ == nullptr) return;

@@ -24,13 +24,17 @@ class Cancellation {
   int fd_ = -1;             // the socket waited on, guarded by mutex_
 };
 
-// While it lives, `cancellation` can end the calling thread's transfers. Not nested.
+// While it lives, `cancellation` can end the calling thread's transfers (in place of the
+// scope around it, if any).
 class CancelScope {
  public:
   explicit CancelScope(Cancellation& cancellation);
   ~CancelScope();
   CancelScope(const CancelScope&) = delete;
   CancelScope& operator=(const CancelScope&) = delete;
+
+ private:
+  Cancellation* previous_;
 };
 
 // Around one wait of a connection on socket `fd` (which stays open while this lives): throws
