@@ -133,15 +133,16 @@ void Stop(int sig) {
   _exit(1);
 }
 
+// Stops on the first signal in this thread itself: the signals that come while it stops stay
+// pending (blocked, not waited for) and _exit discards them, so however many arrive the first
+// alone decides: one stop, one cleanup, one line. When the command was done first, each signal
+// is logged and ignored.
 void WaitForSignals() {
   sigset_t set;
   StopSet(&set);
   for (;;) {
     int sig = 0;
-    if (sigwait(&set, &sig) != 0) continue;
-    if (g_interrupted) _exit(1);  // a second signal while stopping
-    // Stopping runs in its own thread, so that a second signal still ends everything.
-    std::thread(Stop, sig).detach();
+    if (sigwait(&set, &sig) == 0) Stop(sig);
   }
 }
 

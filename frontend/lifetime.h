@@ -15,8 +15,8 @@ namespace grootfs::frontend::lifetime {
 // result is already decided: no commit happens any more, every helper session is hung up (a
 // helper then exits at once and its unpack child with it), the helpers are waited for (SIGKILL
 // after 2 s), this process's own work directories in tmp/ are removed through a fresh helper
-// (given 5 s), one line goes to stdout and the process exits with status 1. A second signal
-// ends it at once.
+// (given 5 s), one line goes to stdout and the process exits with status 1. Signals that come
+// while it stops change nothing (the stop is bounded: about 7 s at most).
 void Install();
 // Where the cleanup works, once the command line is known.
 void SetStore(const std::string& helper_bin, const std::string& store);

@@ -10,6 +10,7 @@ namespace grootfs::frontend::image {
 BlobPrefetch::BlobPrefetch(std::string digest, std::string where, Opener open)
     : digest_(std::move(digest)), where_(std::move(where)) {
   thread_ = std::thread([this, open = std::move(open)] {
+    const http::CancelScope scope(cancellation_);
     try {
       stream_ = open();
       if (stream_) {
@@ -18,8 +19,9 @@ BlobPrefetch::BlobPrefetch(std::string digest, std::string where, Opener open)
       }
     } catch (const std::exception& e) {
       stream_.reset();
-      Logger::Get().Debug("layer-prefetch-failed",
-                          {{"digest", digest_}, {"from", where_}, {"error", e.what()}});
+      Logger::Get().Debug(
+          cancellation_.cancelled() ? "layer-prefetch-cancelled" : "layer-prefetch-failed",
+          {{"digest", digest_}, {"from", where_}, {"error", e.what()}});
     } catch (...) {
       stream_.reset();
     }
@@ -27,8 +29,14 @@ BlobPrefetch::BlobPrefetch(std::string digest, std::string where, Opener open)
 }
 
 BlobPrefetch::~BlobPrefetch() {
+  cancellation_.Cancel();  // a request still waiting ends now, whatever the registry does
   if (thread_.joinable()) thread_.join();
-  if (stream_) Logger::Get().Debug("layer-prefetch-unused", {{"digest", digest_}});
+  if (stream_) {
+    Logger::Get().Debug("layer-prefetch-unused", {{"digest", digest_}});
+    // Closed without reading a byte more of it (a Stream drains a short body for reuse).
+    const http::CancelScope scope(cancellation_);
+    stream_.reset();
+  }
 }
 
 std::unique_ptr<http::Stream> BlobPrefetch::Take(const std::string& digest,

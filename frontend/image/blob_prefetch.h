@@ -4,7 +4,9 @@
 // runs in a thread of its own, on its own connection; its response (headers read, body not)
 // waits for the one reader that opens the same blob at the same location from byte 0, which
 // then checks it as it checks any response it opens itself. Any failure is silent: the reader
-// then opens the blob itself, exactly as without a prefetch.
+// then opens the blob itself, exactly as without a prefetch. A prefetch abandoned (destroyed
+// untaken, as when the pull fails) cancels its request (http_cancel.h): however slowly the
+// registry answers, the destructor returns at once.
 #pragma once
 
 #include <functional>
@@ -14,6 +16,7 @@
 #include <thread>
 
 #include "frontend/image/http.h"
+#include "frontend/image/http_cancel.h"
 
 namespace grootfs::frontend::image {
 
@@ -26,7 +29,8 @@ class BlobPrefetch {
   // Starts `open` in a thread for blob `digest` at location `where` (any string naming the
   // location uniquely).
   BlobPrefetch(std::string digest, std::string where, Opener open);
-  // Waits for the request (bounded by the HTTP time limits); a response never taken is closed.
+  // Cancels the request, waits for its thread (which then returns at once) and closes a
+  // response never taken.
   ~BlobPrefetch();
   BlobPrefetch(const BlobPrefetch&) = delete;
   BlobPrefetch& operator=(const BlobPrefetch&) = delete;
@@ -38,6 +42,7 @@ class BlobPrefetch {
  private:
   const std::string digest_;
   const std::string where_;
+  http::Cancellation cancellation_;  // of thread_'s transfers
   std::mutex mutex_;
   bool taken_ = false;                    // guarded by mutex_
   std::unique_ptr<http::Stream> stream_;  // set by thread_; read after joining it

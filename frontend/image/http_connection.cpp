@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 
+#include "frontend/image/http_cancel.h"
 #include "frontend/image/tls_plugin.h"
 
 namespace grootfs::frontend::image::http {
@@ -145,6 +146,7 @@ void Connection::Impl::ConnectTcp(const Endpoint& endpoint, std::chrono::seconds
     plain->open(entry.endpoint().protocol(), ec);
     if (ec) continue;
     fcntl(plain->native_handle(), F_SETFD, FD_CLOEXEC);  // not into the helper
+    const CancellableWait wait(plain->native_handle(), where);
     bool done = false;
     plain->async_connect(entry.endpoint(), [&](const error_code& e) {
       ec = e;
@@ -234,6 +236,7 @@ std::unique_ptr<Connection> Connection::Open(const Endpoint& endpoint,
   if (https) s.tls_api = &TlsPlugin(s.where);  // loaded at the first https connection
   s.ConnectTcp(endpoint, timeout);
   if (https) {
+    const CancellableWait wait(s.Socket().native_handle(), s.where);
     if (endpoint.proxy) s.Tunnel(endpoint, timeout);
     s.Handshake(endpoint, timeout);
   }
@@ -242,6 +245,7 @@ std::unique_ptr<Connection> Connection::Open(const Endpoint& endpoint,
 
 void Connection::WriteAll(std::string_view data, std::chrono::seconds stall) {
   Impl& s = *impl_;
+  const CancellableWait wait(s.Socket().native_handle(), s.where);
   const std::string stalled = "could not send for " + std::to_string(stall.count()) + " s";
   if (s.tls != nullptr) {
     grootfs_tls_error err{};
@@ -264,6 +268,7 @@ void Connection::WriteAll(std::string_view data, std::chrono::seconds stall) {
 
 std::size_t Connection::ReadSome(void* buffer, std::size_t size, std::chrono::seconds stall) {
   Impl& s = *impl_;
+  const CancellableWait wait(s.Socket().native_handle(), s.where);
   const std::string stalled = "no data for " + std::to_string(stall.count()) + " s";
   if (s.tls != nullptr) {
     // 0 at the end of the stream, with or without TLS's close_notify: whether the response was

@@ -1,7 +1,8 @@
 // The transport under http::Stream: a TCP connection (direct, to an HTTP proxy, or a CONNECT
 // tunnel through one) made with Boost.Asio, with TLS for https done by the TLS plugin
 // (grootfs-tls.so, tls_plugin.h: OpenSSL linked into a module loaded at the first https
-// connection, so that no other command pays for it). Every operation has a time limit.
+// connection, so that no other command pays for it). Every operation has a time limit, and a
+// thread's operations can be cut short from another thread (http_cancel.h).
 // Idle connections are kept in a process-wide pool, keyed by where they go and how, so that the
 // requests of one command (manifest, config, layers on several threads) share connections.
 #pragma once

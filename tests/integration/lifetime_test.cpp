@@ -1,8 +1,9 @@
 // No grootfs-helper (nor its unpack child) outlives grootfs. The frontend alone is sent SIGINT,
 // SIGTERM or SIGKILL at random points of creates from a registry that stalls mid-layer, of
 // creates of a large layer and of cleans removing it (large and deep); within 1 s no helper
-// of the store is left. SIGINT and SIGTERM end grootfs with status 1 and one line, its own work undone;
-// after SIGKILL the next command sweeps. The store works afterwards.
+// of the store is left. SIGINT and SIGTERM end grootfs with status 1 and one line, its own work
+// undone; after SIGKILL the next command sweeps. The store works afterwards. Stop signals close
+// together stop it once: one line, one cleanup.
 #include <random>
 #include <thread>
 
@@ -52,7 +53,8 @@ class LifetimeTest : public GrootfsTest {
 
   // Runs grootfs (its own process group, stdout captured), sends `sig` to grootfs alone after
   // `delay`, and reaps it.
-  Ended RunAndSignal(const std::vector<std::string>& args, int sig, std::chrono::milliseconds delay) {
+  Ended RunAndSignal(const std::vector<std::string>& args, int sig,
+                     std::chrono::milliseconds delay) {
     int out = -1;
     const pid_t pid = Spawn(args, out);
     // From when grootfs has taken charge of its stop signals (they are blocked in it: a signal
@@ -98,14 +100,19 @@ class LifetimeTest : public GrootfsTest {
   // `big_mb` MiB.
   std::string MakeLargeTar(int files, int depth, int big_mb) {
     const fs::path tree = tmp_.path() / "large-tree";
-    const std::string script =
-        "set -e; cd " + tree.string() + "; mkdir -p flat bin; i=0; "
-        "while [ $i -lt " + std::to_string(files) + " ]; do : > flat/f$i; i=$((i+1)); done; "
-        "d=deep; i=0; while [ $i -lt " + std::to_string(depth) +
-        " ]; do d=$d/d; i=$((i+1)); done; mkdir -p $d; : > $d/bottom; "
-        "head -c " + std::to_string(big_mb) + "M /dev/urandom > big; "
-        "cp /bin/busybox bin/sh 2>/dev/null || true; "
-        "tar --format=gnu -cf ../large.tar .";
+    const std::string script = "set -e; cd " + tree.string() +
+                               "; mkdir -p flat bin; i=0; "
+                               "while [ $i -lt " +
+                               std::to_string(files) +
+                               " ]; do : > flat/f$i; i=$((i+1)); done; "
+                               "d=deep; i=0; while [ $i -lt " +
+                               std::to_string(depth) +
+                               " ]; do d=$d/d; i=$((i+1)); done; mkdir -p $d; : > $d/bottom; "
+                               "head -c " +
+                               std::to_string(big_mb) +
+                               "M /dev/urandom > big; "
+                               "cp /bin/busybox bin/sh 2>/dev/null || true; "
+                               "tar --format=gnu -cf ../large.tar .";
     fs::create_directories(tree);
     auto r = RunCmd({"sh", "-c", script}, 300s);
     EXPECT_TRUE(r.ok()) << r.Describe();
@@ -116,6 +123,9 @@ class LifetimeTest : public GrootfsTest {
   std::chrono::milliseconds max_wait_{0};
   int stopped_ = 0;
 };
+
+const char* const kAlpineLayerDigest =
+    "sha256:661ff4d9561e3fd050929ee5097067c34bafc523ee60f5294a37fd08056a73ca";
 
 // Makes `reg` send half of every layer and then nothing (grootfs would wait 30 s).
 void StallLayers(FakeRegistry& reg, const std::string& layout) {
@@ -159,8 +169,8 @@ TEST_F(LifetimeTest, NoHelperOutlivesAStoppedOrKilledGrootfs) {
       ExpectEndedWell(e, sig, "stalled create, " + name);
       if (sig != SIGKILL)
         for (const auto& entry : DirEntries(tmp))
-          EXPECT_EQ(before.count(entry), 1u)
-              << name << ": its work " << entry << " is left; log:\n" << ReadFile(log);
+          EXPECT_EQ(before.count(entry), 1u) << name << ": its work " << entry << " is left; log:\n"
+                                             << ReadFile(log);
       // A create of a large layer, at a random point.
       e = RunAndSignal({"create", large, "l" + name}, sig,
                        std::chrono::milliseconds(40 + rng() % 1200));
@@ -189,6 +199,56 @@ TEST_F(LifetimeTest, NoHelperOutlivesAStoppedOrKilledGrootfs) {
   CreateOk(OciFixture("alpine"), "after");
   EXPECT_EQ(InRootfs(RootfsOf("after"), "echo ok").out, "ok\n");
   EXPECT_TRUE(HelpersOf(store_).empty());
+}
+
+// Stop signals close together (what timeout(1) sends: SIGTERM to grootfs, then to its group;
+// a user's Ctrl-C after a kill) stop it once: the first decides, the others change nothing.
+// Each round, a create held mid-layer by a stalled registry is sent SIGTERM and SIGINT back to
+// back: exactly one line, status 1, one "interrupted" in the log, its work in tmp/ removed and
+// no helper left (before, a second stop ran beside the first, or the second signal ended the
+// process before the cleanup: two lines or none, work left behind).
+TEST_F(LifetimeTest, SignalsCloseTogetherStopItOnce) {
+  FakeRegistry reg(FixtureImage("alpine"));
+  StallLayers(reg, FixtureImage("alpine"));
+  const std::string stalled = "docker://" + reg.host() + "/alpine:latest";
+  const fs::path tmp = fs::path(store_) / "tmp";
+  for (int round = 0; round < 20; ++round) {
+    const std::string name = "twice-" + std::to_string(round);
+    const std::string log = (tmp_.path() / (name + ".log")).string();
+    const int layer_requests = reg.BlobRequests(kAlpineLayerDigest);
+    int out = -1;
+    const pid_t pid = Spawn({"--log-level", "debug", "--log-file", log, "create",
+                             "--insecure-registry", reg.host(), stalled, name},
+                            out);
+    ASSERT_GT(pid, 0);
+    // Mid-layer: its request made and its work in tmp/ (a moment after, as the signals may
+    // come at any time).
+    for (int i = 0; i < 1000 && reg.BlobRequests(kAlpineLayerDigest) == layer_requests; ++i)
+      std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50 + 20 * (round % 5)));
+    kill(pid, SIGTERM);
+    kill(pid, SIGINT);
+    std::string text;
+    char buf[4096];
+    for (ssize_t n; (n = read(out, buf, sizeof buf)) > 0;) text.append(buf, buf + n);
+    close(out);
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    SCOPED_TRACE(name + ", log:\n" + ReadFile(log));
+    EXPECT_TRUE(WIFEXITED(ws) && WEXITSTATUS(ws) == 1) << "wait status " << ws << ": " << text;
+    EXPECT_TRUE(IsOneLine(text)) << "[" << text << "]";
+    EXPECT_NE(text.find("stopped by SIG"), std::string::npos) << text;
+    const std::string logged = ReadFile(log);
+    int stops = 0;
+    for (size_t at = 0; (at = logged.find(".interrupted\"", at)) != std::string::npos; ++at)
+      ++stops;
+    EXPECT_EQ(stops, 1);
+    EXPECT_LT(UntilNoHelpers(store_, 1000ms).count(), 1000)
+        << "helpers left: " << ::testing::PrintToString(HelpersOf(store_));
+    EXPECT_TRUE(DirEntries(tmp).empty()) << ::testing::PrintToString(DirEntries(tmp));
+    if (HasFailure()) break;
+  }
+  EXPECT_TRUE(ListImages().empty());
 }
 
 // Every error path waits for its helpers: when a failed create has returned, none is left (a

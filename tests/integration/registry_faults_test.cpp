@@ -423,6 +423,32 @@ TEST_F(RegistryFaultTest, AFailedRequestAheadDoesNotChangeTheOutcome) {
   }
 }
 
+// A pull that fails while its bottom layer's request ahead still waits for an answer fails at
+// once: the request is cancelled, not waited for (it would wait 30 s per byte the registry
+// trickles, without end). The config's 404 comes once the layer's request hangs.
+TEST_F(RegistryFaultTest, AFailedPullDoesNotWaitForItsRequestAhead) {
+  FakeRegistry reg(FixtureImage("alpine"));
+  std::atomic<bool> layer_asked{false};
+  reg.blob_fault = [&](const std::string& digest, int, const HttpReq&) {
+    Fault f;
+    if (digest == kAlpineLayer) {
+      layer_asked = true;
+      f.kind = Fault::kHang;
+      return f;
+    }
+    for (int i = 0; i < 500 && !layer_asked; ++i) std::this_thread::sleep_for(10ms);
+    f.kind = Fault::kStatus;
+    f.status = 404;
+    return f;
+  };
+  const auto start = std::chrono::steady_clock::now();
+  auto r = Create(reg, "failed");
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(layer_asked) << "no request ahead";
+  ExpectRefusedCleanly(r, "failed", "404");
+  EXPECT_LT(took, 5s) << "the failed create waited for its request ahead";
+}
+
 // Last, and the only slow one: a transfer that stops sending is abandoned after 30 s without a
 // byte and resumed from the byte reached.
 TEST_F(RegistryFaultTest, AStalledTransferIsAbandonedAndResumed) {

@@ -495,7 +495,18 @@ class FakeHttpServer {
 
 // What goes wrong with one blob response.
 struct Fault {
-  enum Kind { kNone, kStatus, kReset, kTruncate, kStall, kCorrupt, kShort, kRedirect, kDrop };
+  enum Kind {
+    kNone,
+    kStatus,
+    kReset,
+    kTruncate,
+    kStall,
+    kCorrupt,
+    kShort,
+    kRedirect,
+    kDrop,
+    kHang  // no answer at all (not even headers) until the client goes
+  };
   Kind kind = kNone;
   int status = 500;      // kStatus
   size_t at = 0;         // bytes sent before kReset/kTruncate/kStall; dropped at the end: kShort
@@ -628,6 +639,10 @@ class FakeRegistry {
     }
     if (f.kind == Fault::kDrop) {  // a reset before any answer
       c.Reset();
+      return;
+    }
+    if (f.kind == Fault::kHang) {
+      c.WaitForClose(120s);
       return;
     }
     if (f.kind == Fault::kRedirect) {

@@ -392,8 +392,8 @@ TEST(BlobPrefetchTest, TheResponseGoesOnceToItsBlobAtItsLocation) {
   EXPECT_EQ(server.heads().size(), 1u);
 }
 
-// A request that fails is silent (nothing to take); one never taken is waited for and closed
-// when the prefetch goes: no thread and no connection outlive it.
+// A request that fails is silent (nothing to take); a response never taken is closed when the
+// prefetch goes, unread: no thread and no connection outlive it.
 TEST(BlobPrefetchTest, FailuresAreSilentAndWhatIsNotTakenIsClosed) {
   {
     BlobPrefetch failed("sha256:aa", "here", []() -> std::unique_ptr<Stream> {
@@ -410,15 +410,58 @@ TEST(BlobPrefetchTest, FailuresAreSilentAndWhatIsNotTakenIsClosed) {
   std::atomic<bool> opened{false};
   {
     BlobPrefetch unused("sha256:aa", "here", [&] {
-      std::this_thread::sleep_for(200ms);  // still going when the prefetch goes
       auto s = std::make_unique<Stream>(Get(server.url("/blob")));
       opened = true;
       return s;
     });
+    for (int i = 0; i < 500 && !opened; ++i) std::this_thread::sleep_for(10ms);
   }
-  EXPECT_TRUE(opened) << "the request was not waited for";
+  EXPECT_TRUE(opened);
   EXPECT_EQ(Fetch(Get(server.url("/next"))), "next");
   EXPECT_EQ(server.connections(), 2) << "the unread response's connection was kept";
+}
+
+// A prefetch that goes while its request still waits for an answer (a registry that sends
+// nothing) cancels it: the request fails at once, its thread ends, the destructor returns
+// well before any time limit. A response taken before is not affected.
+TEST(BlobPrefetchTest, AnAbandonedRequestIsCancelledNotWaitedFor) {
+  ScriptedServer server([](const std::string& head, int) {
+    if (head.find("/taken") != std::string::npos) return Ok("taken");
+    Reply r;  // no answer at all
+    r.hold = true;
+    return r;
+  });
+  std::unique_ptr<Stream> taken;
+  {
+    BlobPrefetch first("sha256:aa", "here",
+                       [&] { return std::make_unique<Stream>(Get(server.url("/taken"))); });
+    taken = first.Take("sha256:aa", "here");
+  }
+  ASSERT_NE(taken, nullptr);
+  std::atomic<bool> asked{false}, ended{false};
+  std::string error;
+  const auto start = std::chrono::steady_clock::now();
+  {
+    BlobPrefetch abandoned("sha256:bb", "here", [&]() -> std::unique_ptr<Stream> {
+      try {
+        asked = true;
+        return std::make_unique<Stream>(Get(server.url("/hangs")));
+      } catch (const std::exception& e) {
+        error = e.what();
+        ended = true;
+        throw;
+      }
+    });
+    while (server.heads().size() < 2 && std::chrono::steady_clock::now() - start < 5s)
+      std::this_thread::sleep_for(10ms);
+    std::this_thread::sleep_for(100ms);  // the request waits for its answer
+  }
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(asked);
+  EXPECT_TRUE(ended) << "the request did not fail";
+  EXPECT_EQ(error.find("no data for"), std::string::npos) << error;
+  EXPECT_LT(took, 2s) << "the abandoned request was waited for";
+  EXPECT_EQ(taken->ReadAll(100, "body"), "taken");
 }
 
 }  // namespace
