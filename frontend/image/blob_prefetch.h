@@ -1,6 +1,6 @@
 // A blob's first request made ahead of time. On a cold pull (the image config not cached) the
 // registry client asks for the bottom layer's blob while the config downloads, so that the
-// blob's latency overlaps the config's and the store's own set-up (registry.cpp). The request
+// blob's latency overlaps the config's and the store's own set-up (registry_puller.h). The request
 // runs in a thread of its own, on its own connection; its response (headers read, body not)
 // waits for the one reader that opens the same blob at the same location from byte 0, which
 // then checks it as it checks any response it opens itself. Any failure is silent: the reader

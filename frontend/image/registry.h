@@ -18,6 +18,11 @@
 //   image by tag whose layers are cached costs one manifest request; by digest, none.
 // - A cold pull asks for its bottom layer's blob while the config downloads (see
 //   RegistryOptions::store_has_layer_from); the layer's reader takes that response.
+//
+// Where each rule lives: registry_endpoints.h (mirrors, then the registry; the scheme of an
+// insecure one), registry_auth.h (a 401's challenges), url_opener.h (redirects, token realms,
+// layers' urls), registry_puller.h (one pull's requests, retries and fall back),
+// remote_blob.h (layers' blobs), registry.cpp (the manifest and the config).
 #pragma once
 
 #include <sys/types.h>
@@ -36,9 +41,9 @@ struct RegistryOptions {
   std::vector<std::string> registry_mirrors;     // URL or REGISTRY=URL entries
   std::string username, password;
   std::string credentials_source;  // where they came from, for "check ..." messages
-  std::string certs_dir;  // *.crt CAs, *.cert/*.key client pairs, for layers' urls
-  std::string cache_dir;  // manifests and configs by digest; "" for none
-  uid_t cache_uid = 0;    // owner of what is made in cache_dir (when running as root)
+  std::string certs_dir;           // *.crt CAs, *.cert/*.key client pairs, for layers' urls
+  std::string cache_dir;           // manifests and configs by digest; "" for none
+  uid_t cache_uid = 0;             // owner of what is made in cache_dir (when running as root)
   gid_t cache_gid = 0;
   std::string os = "linux";
   std::string architecture;  // "" for the host's

@@ -242,4 +242,39 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(const std::optional<std
   return std::chrono::milliseconds(std::min<std::uint64_t>(*seconds, 3600) * 1000);
 }
 
+bool IsRedirect(long status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+bool IsRetryableStatus(long status) { return status >= 500 || status == 429 || status == 408; }
+
+std::string Seconds(std::chrono::milliseconds ms) {
+  const auto tenths = (ms.count() + 50) / 100;
+  return std::to_string(tenths / 10) + "." + std::to_string(tenths % 10) + " s";
+}
+
+std::string TransferMessage(const http::TransferError& e, const std::string& host, bool hint) {
+  using Kind = http::TransferError::Kind;
+  const std::string& detail = e.detail();
+  switch (e.kind()) {
+    case Kind::kTlsVerify:
+      return "the TLS certificate of " + host + " is not trusted (" + detail + ")" +
+             (hint ? "; to use it anyway, list it with --insecure-registry " + host : "");
+    case Kind::kTls:
+      return "TLS with " + host + " failed (" + detail + ")" +
+             (hint ? "; if it serves plain HTTP or an untrusted certificate, list it with "
+                     "--insecure-registry " +
+                         host
+                   : "");
+    case Kind::kConnect:
+      return "cannot connect to " + host + " (" + detail + ")";
+    case Kind::kResolve:
+      return "cannot resolve " + host + " (" + detail + ")";
+    case Kind::kStalled:
+      return "no data from " + host + " for too long (" + detail + ")";
+    default:
+      return "the connection to " + host + " failed (" + detail + ")";
+  }
+}
+
 }  // namespace grootfs::frontend::image::registry

@@ -1,5 +1,6 @@
 // The pure pieces of the registry client: challenge parsing, which hosts may be insecure, the
-// mirror rule, resume bookkeeping and the retry budget. No I/O, so unit tests cover them.
+// mirror rule, resume bookkeeping, the retry budget, which statuses mean what and the words for
+// a failed transfer. No I/O, so unit tests cover them.
 #pragma once
 
 #include <chrono>
@@ -86,5 +87,17 @@ class RetryBudget {
 
 // "Retry-After: N" in seconds (HTTP dates are ignored).
 std::optional<std::chrono::milliseconds> ParseRetryAfter(const std::optional<std::string>& value);
+
+// 301, 302, 303, 307 or 308.
+bool IsRedirect(long status);
+// Worth another attempt: 5xx, 429 and 408.
+bool IsRetryableStatus(long status);
+
+// "1.5 s": a duration rounded to a tenth of a second, for messages.
+std::string Seconds(std::chrono::milliseconds ms);
+
+// One line about a failed transfer to `host`, with what to do about it: with `hint`, a TLS
+// failure names --insecure-registry.
+std::string TransferMessage(const http::TransferError& e, const std::string& host, bool hint);
 
 }  // namespace grootfs::frontend::image::registry
