@@ -51,6 +51,7 @@ Endpoints::Attempt Endpoints::NextAttempt(const Endpoint& ep) {
   a.scheme = ep.scheme;
   a.scheme_known = ep.scheme_known;
   a.authorization = ep.authorization;
+  a.first_failure = ep.first_failure;
   return a;
 }
 
@@ -59,6 +60,7 @@ bool Endpoints::SwitchScheme(Endpoint& ep, const std::string& scheme, const std:
   std::lock_guard lock(mutex_);
   if (ep.switched || ep.scheme != scheme) return ep.scheme != scheme;  // another thread did
   ep.switched = true;
+  ep.first_failure = (scheme == "https" ? "over TLS: " : "over plain HTTP: ") + why;
   ep.scheme = scheme == "https" ? "http" : "https";
   Logger::Get().Info(scheme == "https" ? "registry-plain-http" : "registry-tls",
                      {{"registry", ep.authority}, {scheme + "-error", why}});

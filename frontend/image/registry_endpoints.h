@@ -32,6 +32,7 @@ struct Endpoint {
   std::string scheme;
   bool scheme_known = false;  // it answered in `scheme`, or that is fixed: no other is tried
   bool switched = false;      // the first scheme failed: `scheme` is the last try
+  std::string first_failure;  // then: how ("over plain HTTP: ..."), for the last try's error
   std::string remembered;     // the scheme the store's cache says it answered in last, or ""
   std::string authorization;  // "Authorization: ..." for this endpoint's origin
   bool down = false;
@@ -71,6 +72,7 @@ class Endpoints {
     std::string scheme;
     bool scheme_known = false;
     std::string authorization;
+    std::string first_failure;  // the first scheme's, when this is the last try
   };
   Attempt NextAttempt(const Endpoint& ep);
 

@@ -119,9 +119,13 @@ std::unique_ptr<http::Stream> Puller::OpenOnce(Endpoint& ep, const std::string& 
       s = std::make_unique<http::Stream>(req);
     } catch (const http::TransferError& e) {
       if (!scheme_known && e.kind() != http::TransferError::Kind::kResolve &&
-          endpoints_.SwitchScheme(ep, scheme, e.what())) {
+          endpoints_.SwitchScheme(ep, scheme, e.detail())) {
         continue;
       }
+      // The last try failed too: its error, and the first one's (either may be the cause).
+      if (!scheme_known && !attempt.first_failure.empty())
+        throw http::TransferError(ep.authority, e.detail() + "; " + attempt.first_failure,
+                                  e.kind());
       throw;
     }
     // A TLS server answers a plain request with 400 ("Client sent an HTTP request to an HTTPS
@@ -198,7 +202,8 @@ Puller::Small Puller::FetchFrom(Endpoint& ep, const std::string& path,
       retry_after = reg::ParseRetryAfter(s->Header("retry-after"));
     } catch (const http::TransferError& e) {
       if (!e.retryable()) {
-        throw EndpointError(reg::TransferMessage(e, ep.authority, !ep.mirror), true);
+        throw EndpointError(reg::TransferMessage(e, ep.authority, !ep.mirror && !ep.insecure),
+                            true);
       }
       failure = reg::TransferMessage(e, ep.Name(), false);
     }

@@ -174,7 +174,10 @@ void RemoteBlob::Open() {
     } else {
       const bool down = e.kind() == http::TransferError::Kind::kConnect ||
                         e.kind() == http::TransferError::Kind::kResolve;
-      Next(reg::TransferMessage(e, Host(), loc.endpoint != nullptr && !loc.endpoint->mirror), down);
+      Next(reg::TransferMessage(
+               e, Host(),
+               loc.endpoint != nullptr && !loc.endpoint->mirror && !loc.endpoint->insecure),
+           down);
     }
     return;
   } catch (const Error& e) {

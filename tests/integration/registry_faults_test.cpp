@@ -291,6 +291,19 @@ TEST_F(RegistryFaultTest, ARegistrysOwnBadRequestIsNotTakenForATlsPort) {
   EXPECT_EQ(reg.connections(), 1) << "a second connection: a TLS attempt?";
 }
 
+// An insecure registry that fails in both schemes: the error says what each attempt met (the
+// first, plain HTTP here, may be the cause), and does not advise listing a listed registry.
+TEST_F(RegistryFaultTest, AnInsecureRegistryFailingBothWaysNamesBothFailures) {
+  FakeHttpServer broken([](Conn& c, const HttpReq&) { c.Reset(); });
+  auto r = GrootfsV(store_, {"create", "--insecure-registry", broken.host(),
+                             "docker://" + broken.host() + "/alpine:latest", "both"});
+  EXPECT_NE(r.status, 0) << r.Describe();
+  EXPECT_TRUE(IsOneLine(r.out)) << r.out;
+  EXPECT_NE(r.out.find("over plain HTTP: "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("list it with --insecure-registry"), std::string::npos) << r.out;
+  ExpectNothingLeftOf("both");
+}
+
 TEST_F(RegistryFaultTest, ARedirectToAnotherHostDropsTheCredentials) {
   FakeRegistry reg(FixtureImage("alpine"));
   reg.basic_user = "groot";
