@@ -98,6 +98,11 @@ class TargetsTest(unittest.TestCase):
         v = self.verdicts(rows)
         self.assertEqual(v["two-process floor create / floor create"], ("1.50×", "ref"))
         self.assertEqual(v["two-process floor delete / floor delete"], ("1.50×", "ref"))
+        self.assertNotIn("podman rm / floor delete", v)  # no podman row: no reference
+
+    def test_podman_against_the_floor_is_a_reference(self):
+        rows = [("delete", "img", "floor", _res(4), ""), ("delete", "img", "podman", _res(48), "")]
+        self.assertEqual(self.verdicts(rows)["podman rm / floor delete"], ("12.00×", "ref"))
 
     def test_not_idle_marks_the_ratio(self):
         rows = [("warm create, tag", "img", "grootfs", _res(3, others=1.0), ""),

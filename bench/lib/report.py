@@ -69,7 +69,11 @@ def targets(rows, requests, images):
         ratio("two-process floor create / floor create", im,
               f("warm create, tag", im, "floor, 2 processes"), f("warm create, tag", im, "floor"),
               None)
+        ratio("podman create+mount / floor create", im, f("warm create, tag", im, "podman"),
+              f("warm create, tag", im, "floor"), None)
         ratio("delete / floor delete", im, g("delete"), f("delete", im, "floor"), 1.75)
+        ratio("podman rm / floor delete", im, f("delete", im, "podman"),
+              f("delete", im, "floor"), None)
         ratio("two-process floor delete / floor delete", im, f("delete", im, "floor, 2 processes"),
               f("delete", im, "floor"), None)
         ratio("podman rm / delete", im, f("delete", im, "podman"), g("delete"), 20, False)
