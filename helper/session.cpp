@@ -43,12 +43,12 @@ bool InRange(std::uint32_t start, std::uint32_t size) {
   return size > 0 && std::uint64_t{start} + size <= 0xFFFFFFFFull;
 }
 
+
 Result<std::string> ReadMarker(int store) {
   auto meta = OpenBeneath(store, "meta", O_RDONLY | O_DIRECTORY);
   auto file = meta ? OpenBeneath(meta->get(), "store-marker", O_RDONLY) : meta.error();
   if (!file) return Error{EACCES, "not a grootfs store (run init-store)"};
-  struct stat dir_st {
-  }, st{};
+  struct stat dir_st{}, st{};
   if (fstat(meta->get(), &dir_st) != 0 || fstat(file->get(), &st) != 0)
     return Error::FromErrno("stat store marker");
   // Only root can have written it: root owns both, nobody else may write either.
@@ -165,7 +165,7 @@ Result<Session> OpenSession(const std::string& store_path, uid_t caller) {
   // A store made before tags existed is known by its directory's identity.
   const std::string id = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
   const std::string tag = "grootfs-store:" + (marker->tag.empty() ? id : marker->tag);
-  return Session(std::move(*store), std::move(*marker), tag, caller);
+  return Session(std::move(*store), std::move(*marker), tag);
 }
 
 }  // namespace grootfs::helper

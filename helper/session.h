@@ -44,17 +44,13 @@ bool MappingAllowed(const std::vector<IdRange>& map, std::uint32_t own_id,
 
 class Session {
  public:
-  Session(UniqueFd store, StoreMarker marker, std::string tag, uid_t caller)
-      : store_(std::move(store)),
-        marker_(std::move(marker)),
-        tag_(std::move(tag)),
-        caller_(caller) {}
+  Session(UniqueFd store, StoreMarker marker, std::string tag)
+      : store_(std::move(store)), marker_(std::move(marker)), tag_(std::move(tag)) {}
 
   int store() const { return store_.get(); }
   const StoreMarker& marker() const { return marker_; }
-  // Mounts root asks for let setuid binaries work in its containers, in every store (as
-  // GrootFS's do in both of Garden's); what a user's own mounts hold never raises privilege.
-  bool nosuid() const { return caller_ != 0; }
+  // Root stores (owner 0, no mappings) keep setuid binaries working in containers.
+  bool rootless() const { return marker_.owner_uid != 0 || !marker_.uid_map.empty(); }
   // The source every rootfs mount of this store carries, from the store's own identity.
   const std::string& mount_tag() const { return tag_; }
 
@@ -62,7 +58,6 @@ class Session {
   UniqueFd store_;
   StoreMarker marker_;
   std::string tag_;
-  uid_t caller_;
 };
 
 // Resolves the store from "/" without following any symlink, reads its marker, and admits the

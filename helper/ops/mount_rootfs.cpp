@@ -1,8 +1,8 @@
 // Runs in: grootfs-helper (privileged). Trusts: nothing from the peer.
 #include <fcntl.h>
 #include <linux/magic.h>
-#include <sys/mount.h>
 #include <sys/statfs.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <vector>
@@ -27,8 +27,7 @@ Result<Payload> MountByOptions(const Session& s, std::span<const UniqueFd> dirs)
   if (!fs) return Error::FromErrno("fsopen overlay");
   // The store's tag as the mount's source: how its mounts are counted and found again.
   std::vector<std::pair<const char*, std::string>> options{{"source", s.mount_tag()},
-                                                           {"upperdir", FdPath(dirs[1].get())},
-                                                           {"workdir", FdPath(dirs[2].get())}};
+      {"upperdir", FdPath(dirs[1].get())}, {"workdir", FdPath(dirs[2].get())}};
   for (const UniqueFd& l : dirs.subspan(3)) options.emplace_back("lowerdir+", FdPath(l.get()));
   for (const auto& [key, value] : options)
     if (fsconfig(fs.get(), FSCONFIG_SET_STRING, key, value.c_str(), 0) != 0)
@@ -40,8 +39,8 @@ Result<Payload> MountByOptions(const Session& s, std::span<const UniqueFd> dirs)
       fsconfig(fs.get(), FSCONFIG_SET_FLAG, "volatile", nullptr, 0) != 0 ||
       fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
     return Error::FromErrno("overlay mount");
-  UniqueFd mnt(
-      fsmount(fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | (s.nosuid() ? MOUNT_ATTR_NOSUID : 0)));
+  UniqueFd mnt(fsmount(fs.get(), FSMOUNT_CLOEXEC,
+                       MOUNT_ATTR_NODEV | (s.rootless() ? MOUNT_ATTR_NOSUID : 0)));
   if (!mnt || move_mount(mnt.get(), "", dirs[0].get(), "",
                          MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
     return Error::FromErrno("fsmount, move_mount");
@@ -60,7 +59,7 @@ Result<Payload> MountByOptionPage(const Session& s, std::span<const UniqueFd> di
     data += std::to_string(lower.get()) + (&lower == &dirs.back() ? "" : ":");
   if (data.size() >= 4096) return Error{E2BIG, "overlay options longer than a page"};
   if (mount(s.mount_tag().c_str(), FdPath(dirs[0].get()).c_str(), "overlay",
-            MS_NODEV | (s.nosuid() ? MS_NOSUID : 0), data.c_str()) != 0)
+            MS_NODEV | (s.rootless() ? MS_NOSUID : 0), data.c_str()) != 0)
     return Error::FromErrno("overlay mount");
   return Payload{};
 }
@@ -81,9 +80,8 @@ bool OverlayTakesOneLayerPerOption() {
 // Why this is safe: the image place and every layer key passed IsPlainName; the target, the
 // upper, work and every lower directory are opened by the helper beneath the store fd with
 // kStrict, and overlay is told about them only as /proc/self/fd/N of those fds (N alone, in
-// /proc/self/fd, before 6.8); the mount is nodev always, and nosuid unless root asked for it
-// (a user's own mounts never raise privilege); it lands on the target fd, so no path is looked up
-// again after the checks.
+// /proc/self/fd, before 6.8); the mount is nodev always, and nosuid for any store that is not
+// root's own; it lands on the target fd, so no path is looked up again after the checks.
 Result<Payload> HandleMountRootfs(Session& s, const ipc::Request& req, std::span<UniqueFd>) {
   std::vector<UniqueFd> dirs;  // as the mount functions take them
   for (std::size_t i = 0; i < 3 + req.names.size(); ++i) {

@@ -1,6 +1,4 @@
 // The serve loop: a peer that breaks the protocol ends the session without a reply.
-#include "helper/dispatch.h"
-
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -8,9 +6,10 @@
 #include <fstream>
 
 #include "helper/die.h"
+#include "helper/dispatch.h"
 #include "helper/ops/handlers.h"
-#include "helper/session.h"
 #include "helper/userns.h"
+#include "helper/session.h"
 #include "ipc/channel.h"
 #include "ipc/codec.h"
 #include "tests/helper/temp_dir.h"
@@ -98,8 +97,7 @@ TEST(HelperDispatch, AQuotaOnALayerIsRefusedEinvalBeforeAnyFilesystemCall) {
   ASSERT_TRUE(ipc::SendRequest(peer.get(), ipc::Op::kHello, ipc::EncodeHello(store.path()), {}));
   // No layers/ at all: a lookup would answer ENOENT; EINVAL says none was made.
   for (ipc::Op op : {ipc::Op::kSetQuota, ipc::Op::kReadQuota}) {
-    auto req = ipc::Encode(
-        ipc::Request{ipc::Area::kLayers, "k", {}, 0, op == ipc::Op::kSetQuota ? 4096u : 0u});
+    auto req = ipc::Encode(ipc::Request{ipc::Area::kLayers, "k", {}, 0, op == ipc::Op::kSetQuota ? 4096u : 0u});
     ASSERT_TRUE(ipc::SendRequest(peer.get(), op, req, {}));
   }
   ::shutdown(peer.get(), SHUT_WR);
@@ -134,11 +132,11 @@ TEST(SubordinateIds, ReadsRangesByNameOrId) {
 TEST(SubordinateIds, MappingMustStayInsideTheCallersRanges) {
   const std::vector<helper::IdRange> subs = {{0, 100000, 65536}};
   EXPECT_TRUE(helper::MappingAllowed({{0, 1000, 1}, {1, 100000, 65536}}, 1000, subs));
-  EXPECT_FALSE(helper::MappingAllowed({{0, 1000, 2}}, 1000, subs));        // one past its own id
-  EXPECT_FALSE(helper::MappingAllowed({{1, 100000, 65537}}, 1000, subs));  // one past the range
-  EXPECT_FALSE(helper::MappingAllowed({{1, 99999, 10}}, 1000, subs));      // starts below it
-  EXPECT_FALSE(helper::MappingAllowed({{0, 0, 1}}, 1000, subs));           // host root
-  EXPECT_FALSE(helper::MappingAllowed({}, 1000, subs));                    // identity: root's
+  EXPECT_FALSE(helper::MappingAllowed({{0, 1000, 2}}, 1000, subs));           // one past its own id
+  EXPECT_FALSE(helper::MappingAllowed({{1, 100000, 65537}}, 1000, subs));     // one past the range
+  EXPECT_FALSE(helper::MappingAllowed({{1, 99999, 10}}, 1000, subs));         // starts below it
+  EXPECT_FALSE(helper::MappingAllowed({{0, 0, 1}}, 1000, subs));              // host root
+  EXPECT_FALSE(helper::MappingAllowed({}, 1000, subs));                       // identity: root's
 }
 
 TEST(Quota, ALimitNear2To64StaysALimit) {
@@ -153,16 +151,15 @@ TEST(Quota, ALimitNear2To64StaysALimit) {
 std::string SetgroupsInChild(const helper::StoreMarker& marker) {
   auto [channel, peer] = Pair();  // the helper watches fd 3, its channel, while a child works
   EXPECT_EQ(dup2(channel.get(), ipc::kHelperChannelFd), ipc::kHelperChannelFd);
-  helper::Session session(ipc::UniqueFd(open("/", O_PATH | O_CLOEXEC)), marker, "tag", 0);
+  helper::Session session(ipc::UniqueFd(open("/", O_PATH | O_CLOEXEC)), marker, "tag");
   ipc::UniqueFd proc(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  auto r =
-      helper::RunInStoreUserns(session, proc.get(), {}, [](int) -> ipc::Result<ipc::CountReply> {
-        auto fd = helper::OpenBeneath(AT_FDCWD, "/proc/" + std::to_string(getpid()) + "/setgroups",
-                                      O_RDONLY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-        char buf[16] = {};
-        if (!fd || read(fd->get(), buf, sizeof buf - 1) <= 0) return ipc::Error{EIO, "unreadable"};
-        return ipc::Error{EIO, buf};  // the text is the answer
-      });
+  auto r = helper::RunInStoreUserns(session, proc.get(), {}, [](int) -> ipc::Result<ipc::CountReply> {
+    auto fd = helper::OpenBeneath(AT_FDCWD, "/proc/" + std::to_string(getpid()) + "/setgroups",
+                                  O_RDONLY, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    char buf[16] = {};
+    if (!fd || read(fd->get(), buf, sizeof buf - 1) <= 0) return ipc::Error{EIO, "unreadable"};
+    return ipc::Error{EIO, buf};  // the text is the answer
+  });
   return r ? "" : r.error().text;
 }
 
@@ -186,11 +183,10 @@ TEST(UnpackChildDeathTest, AMapTheKernelRefusesEndsBothSidesPromptly) {
         alarm(10);  // a hang is a failure, not a wait for ctest's timeout
         auto channel = Pair();
         (void)dup2(channel.first.get(), ipc::kHelperChannelFd);
-        helper::Session session(ipc::UniqueFd(open("/", O_PATH | O_CLOEXEC)), bad, "tag", 0);
+        helper::Session session(ipc::UniqueFd(open("/", O_PATH | O_CLOEXEC)), bad, "tag");
         ipc::UniqueFd proc(open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        auto r = helper::RunInStoreUserns(
-            session, proc.get(), {},
-            [](int) -> ipc::Result<ipc::CountReply> { return ipc::CountReply{}; });
+        auto r = helper::RunInStoreUserns(session, proc.get(), {},
+                                          [](int) -> ipc::Result<ipc::CountReply> { return ipc::CountReply{}; });
         _exit(r ? 1 : 0);
       },
       testing::ExitedWithCode(0), "");
