@@ -34,15 +34,16 @@ Endpoints::Endpoints(const RegistryOptions& options, const std::optional<ImageRe
   list_.push_back(std::move(origin));
 }
 
-// The scheme an insecure registry is asked in first: the one it last answered in; else, when
-// its port is named, plain HTTP: one port speaks one protocol, so the order changes only
-// what the failed attempt costs (a round trip, not loading OpenSSL for a handshake); else
-// TLS, to port 443, before plain HTTP to port 80, where another server may answer.
+// The scheme an insecure registry is asked in first. Named without a port: TLS, to port 443,
+// before plain HTTP to port 80, where another server may answer (whatever the store's cache
+// says: its owner can write there). Named with its port: the scheme it last answered in, else
+// plain HTTP: one port speaks one protocol, so the order changes only what the failed attempt
+// costs (a round trip, not loading OpenSSL for a handshake).
 std::string Endpoints::FirstScheme(Endpoint& ep) const {
-  ep.remembered = schemes_.Remembered(ep.authority);
-  if (!ep.remembered.empty()) return ep.remembered;
   const std::optional<http::Url> url = http::ParseUrl("https://" + ep.authority);
-  return url && !url->port.empty() ? "http" : "https";
+  if (!url || url->port.empty()) return "https";
+  ep.remembered = schemes_.Remembered(ep.authority);
+  return ep.remembered.empty() ? "http" : ep.remembered;
 }
 
 Endpoints::Attempt Endpoints::NextAttempt(const Endpoint& ep) {

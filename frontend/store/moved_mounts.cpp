@@ -36,9 +36,16 @@ std::vector<Mount> MovedMounts(const Paths& p, const std::vector<Mount>& all) {
   std::free(real);
   // The helper's tag: the marker's, or the store directory's identity for an older store.
   std::string tag = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
-  std::ifstream marker(p.marker());
-  for (std::string line; std::getline(marker, line);)
-    if (line.starts_with("tag:")) tag = line.substr(4);
+  std::string marker;  // bounded, a regular file: the owner may have swapped meta/ for his own
+  try {
+    marker = ReadFile(p.marker(), 64 << 10);
+  } catch (const Error&) {
+  }
+  for (std::size_t at = 0, nl; at < marker.size(); at = nl + 1) {
+    nl = std::min(marker.find('\n', at), marker.size());
+    const std::string_view line(marker.data() + at, nl - at);
+    if (line.starts_with("tag:")) tag = std::string(line.substr(4));
+  }
   for (const Mount& m : all)
     if (m.fstype == "overlay" && m.source == "grootfs-store:" + tag && !AtAPlace(root, m.point))
       moved.push_back(m);

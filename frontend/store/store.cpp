@@ -26,12 +26,23 @@ namespace {
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
+// Opens `path` for reading what the store holds. When root acts for another owner (that
+// owner's ids, CAP_DAC_READ_SEARCH kept), no component may be a symlink: the owner can plant
+// one anywhere in the store (the store's own path was checked to have none).
+ipc::UniqueFd OpenInStore(const std::string& path, int flags) {
+  if (getuid() == 0 && geteuid() != 0) return OpenNoSymlinks(AT_FDCWD, path, flags);
+  return ipc::UniqueFd(open(path.c_str(), flags | O_CLOEXEC));
+}
+
 }  // namespace
 
 std::vector<std::string> ListDir(const std::string& path) {
   std::vector<std::string> names;
-  DIR* d = opendir(path.c_str());
+  ipc::UniqueFd fd = OpenInStore(path, O_RDONLY | O_DIRECTORY);
+  if (!fd) return names;
+  DIR* d = fdopendir(fd.get());
   if (d == nullptr) return names;
+  (void)fd.Release();
   while (dirent* e = readdir(d)) {
     std::string n = e->d_name;
     if (n != "." && n != "..") names.push_back(std::move(n));
@@ -117,7 +128,7 @@ void WriteNewFile(const std::string& path, const std::string& content, const Own
 std::string ReadFile(const std::string& path, std::size_t max) {
   // A record is never a symlink, a fifo (which would block the open or the read) or larger
   // than `max`: whoever owns the store may have made it one.
-  const ipc::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  const ipc::UniqueFd fd = OpenInStore(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   if (!fd) throw Error(Errno("cannot read " + path));
   struct stat st {};
   if (fstat(fd.get(), &st) != 0) throw Error(Errno("cannot read " + path));

@@ -304,6 +304,24 @@ TEST_F(RegistryFaultTest, AnInsecureRegistryFailingBothWaysNamesBothFailures) {
   ExpectNothingLeftOf("both");
 }
 
+// An insecure registry named without a port is asked over TLS (port 443) before plain HTTP
+// (port 80), whatever the store's cache says: its owner can write there, and port 80 may be
+// another server's.
+TEST_F(RegistryFaultTest, APortlessRegistryIsAskedOverTlsFirstWhateverTheCacheSays) {
+  const fs::path memory = fs::path(store_) / "cache/plain-http";
+  fs::create_directories(memory);
+  WriteFile(memory / "127.0.0.1", "");
+  const fs::path log = tmp_.path() / "portless.log";
+  auto r = Grootfs(store_, "--log-level", "info", "--log-file", log.string(), "create",
+                   "--insecure-registry", "127.0.0.1", "docker://127.0.0.1/alpine:latest", "p");
+  EXPECT_NE(r.status, 0) << r.Describe();  // nothing listens on 127.0.0.1:443 or :80
+  const std::string text = ReadFile(log);
+  // TLS failed first, then plain HTTP was tried.
+  EXPECT_NE(text.find("\"https-error\""), std::string::npos) << text;
+  EXPECT_EQ(text.find("registry-tls"), std::string::npos) << "plain HTTP was asked first:\n"
+                                                          << text;
+}
+
 TEST_F(RegistryFaultTest, ARedirectToAnotherHostDropsTheCredentials) {
   FakeRegistry reg(FixtureImage("alpine"));
   reg.basic_user = "groot";

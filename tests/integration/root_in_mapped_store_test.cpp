@@ -86,6 +86,10 @@ TEST_P(RootInMappedStoreTest, EveryCommandWorksAndOwnershipFollowsTheMapping) {
     SCOPED_TRACE(id);
     EXPECT_TRUE(IsOverlayMountedAt(RootfsOf(id)));
     ExpectRuns(id);
+    // A store root does not own: no file in it raises privilege on the host.
+    const auto mount = MountAt(RootfsOf(id));
+    ASSERT_TRUE(mount.has_value());
+    EXPECT_NE(("," + mount->options + ",").find(",nosuid,"), std::string::npos) << mount->options;
     // alpine's files are 0:0, /etc/shadow is 0:42: namespace ids, seen on the host mapped.
     ExpectOwned(RootfsOf(id) / "bin/busybox", HostId(m, 0), HostId(m, 0));
     ExpectOwned(RootfsOf(id) / "etc/shadow", HostId(m, 0), HostId(m, 42));
@@ -236,6 +240,27 @@ TEST_P(RootInMappedStoreTest, RepairReadsTheImageARecordNamesWithTheOwnersRights
   EXPECT_NE(r.out.find("problem: image x1 uses missing layer " + key), std::string::npos) << r.out;
   EXPECT_FALSE(Exists(LayersDir() / key)) << "root's tar unpacked into the owner's store";
   EXPECT_TRUE(Grootfs(store_, "delete", "x1").ok());
+}
+
+// The owner swaps a store area for a symlink to a directory only root can read: root's
+// commands (which keep CAP_DAC_READ_SEARCH to read image sources) do not follow it.
+TEST_P(RootInMappedStoreTest, AStoreAreaSwappedForASymlinkShowsRootNothing) {
+  ASSERT_FALSE(CreateOk(OciFixture("alpine"), "real").is_null());
+  const fs::path decoy = tmp_ / "root-only-decoy";
+  fs::create_directories(decoy / "secret-entry");
+  WriteFile(decoy / "secret-entry/image.json", R"({"layers":[]})");
+  ASSERT_EQ(chmod(decoy.c_str(), 0700), 0);
+  const fs::path images = fs::path(store_) / "images";
+  fs::rename(images, fs::path(store_) / "images.moved");
+  fs::create_directory_symlink(decoy, images);
+  ASSERT_EQ(lchown(images.c_str(), Owner(), Owner()), 0);
+  for (const char* command : {"list", "clean", "check"}) {
+    auto r = Grootfs(store_, command);
+    EXPECT_EQ(r.out.find("secret-entry"), std::string::npos) << command << ": " << r.Describe();
+  }
+  fs::remove(images);
+  fs::rename(fs::path(store_) / "images.moved", images);
+  EXPECT_TRUE(Grootfs(store_, "delete", "real").ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, RootInMappedStoreTest, ::testing::Values(kBosh, kUser),
