@@ -2,10 +2,10 @@
 //
 // Rules (see also registry_util.h):
 // - Registries are spoken to over verified TLS (system CAs, or SSL_CERT_FILE/SSL_CERT_DIR).
-//   A registry listed in insecure_registries may answer in unverified TLS or plain HTTP: asked
-//   first in the scheme the store's cache remembers it answered in, else in plain HTTP when
-//   named with its port (one port speaks one protocol), else in TLS (port 443 before 80); the
-//   other scheme is the last try (registry_endpoints.h). The same list governs every other host we reach (token realms, redirect
+//   A registry listed in insecure_registries may answer in unverified TLS or plain HTTP. Named
+//   with its port, it is asked first in the scheme the store's cache remembers it answered in,
+//   else in plain HTTP (one port speaks one protocol); named without, in TLS (port 443 before
+//   80). The other scheme is the last try (registry_endpoints.h). The same list governs every other host we reach (token realms, redirect
 //   targets, layer urls): plain HTTP or an unverified certificate only for listed hosts.
 // - Auth: anonymous first; a 401's challenge says what next: Bearer (a token from the realm,
 //   with the basic credentials when given) or Basic (the credentials). Credentials go to the
