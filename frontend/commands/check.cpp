@@ -147,7 +147,7 @@ class Checker {
     // The record names the image to read: in a store root does not own, its owner wrote it, so
     // the image is read with the owner's rights alone (not root's CAP_DAC_READ_SEARCH).
     std::optional<store::NoEffectiveCapabilities> owner_rights;
-    if (geteuid() != 0) owner_rights.emplace();
+    if (store::ActingAsStoreOwner()) owner_rights.emplace();
     if (owner_rights && !owner_rights->ok()) return false;
     for (const auto& id : ids) {
       try {

@@ -24,6 +24,7 @@ namespace {
 
 std::vector<gid_t> root_groups;
 constexpr uid_t kNobody = 65534;
+bool acting = false;  // ActAsStoreOwner changed the ids, and BackToRoot has not undone it
 
 // Only CAP_DAC_READ_SEARCH effective; and permitted, unless root must come back.
 void KeepReadSearch(bool keep_root) {
@@ -67,6 +68,7 @@ bool ActAsStoreOwner(const std::string& store, bool keep_root) {
   KeepReadSearch(keep_root);  // the change of euid cleared the effective set
 
   Logger::Get().Debug("acting-as-store-owner", {{"uid", st.st_uid}, {"gid", st.st_gid}});
+  acting = true;
   return true;
 }
 
@@ -76,7 +78,10 @@ void BackToRoot() {
       setresgid(static_cast<gid_t>(-1), 0, static_cast<gid_t>(-1)) != 0 ||
       setgroups(root_groups.size(), root_groups.data()) != 0)
     throw Error(std::string("cannot act as root again: ") + std::strerror(errno));
+  acting = false;
 }
+
+bool ActingAsStoreOwner() { return acting; }
 
 NoEffectiveCapabilities::NoEffectiveCapabilities() : saved_(cap_get_proc()) {
   cap_t none = saved_ != nullptr ? cap_dup(static_cast<cap_t>(saved_)) : nullptr;

@@ -20,6 +20,10 @@ bool ActAsStoreOwner(const std::string& store, bool keep_root = false);
 // Undoes ActAsStoreOwner(store, true): root's effective ids, groups and capabilities again.
 void BackToRoot();
 
+// Whether root acts for the store's owner now (ActAsStoreOwner changed the ids): what the
+// store holds is then the owner's to make, and root keeps CAP_DAC_READ_SEARCH.
+bool ActingAsStoreOwner();
+
 // No capability in effect for the calling thread while it lives (and in the threads it starts
 // meanwhile, which inherit its sets): what it touches, it touches with the file rights of its
 // ids alone. ok() is false when the capabilities could not be dropped.

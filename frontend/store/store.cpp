@@ -16,6 +16,7 @@
 #include "frontend/lifetime.h"
 #include "frontend/log.h"
 #include "frontend/metrics/metrics.h"
+#include "frontend/store/act_as_owner.h"
 #include "frontend/store/own_removal.h"
 #include "frontend/store/quota.h"
 #include "frontend/util/error.h"
@@ -26,11 +27,11 @@ namespace {
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
-// Opens `path` for reading what the store holds. When root acts for another owner (that
-// owner's ids, CAP_DAC_READ_SEARCH kept), no component may be a symlink: the owner can plant
-// one anywhere in the store (the store's own path was checked to have none).
+// Opens `path` for reading what the store holds. When root acts for the store's owner, no
+// component may be a symlink: the owner can plant one anywhere in the store (the store's own
+// path was checked to have none).
 ipc::UniqueFd OpenInStore(const std::string& path, int flags) {
-  if (getuid() == 0 && geteuid() != 0) return OpenNoSymlinks(AT_FDCWD, path, flags);
+  if (ActingAsStoreOwner()) return OpenNoSymlinks(AT_FDCWD, path, flags);
   return ipc::UniqueFd(open(path.c_str(), flags | O_CLOEXEC));
 }
 
@@ -162,8 +163,8 @@ bool TryTake(ipc::UniqueFd& fd, const std::string& path, int op) {
     fd.Reset();
     return false;
   }
-  struct stat held {
-  }, now{};
+  struct stat held {};
+  struct stat now {};
   if (fstat(fd.get(), &held) != 0 || stat(path.c_str(), &now) != 0 || held.st_ino != now.st_ino) {
     fd.Reset();
     return false;
