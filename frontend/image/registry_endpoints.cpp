@@ -8,6 +8,12 @@ namespace {
 
 namespace reg = registry;
 
+// Whether host[:port] names its port (the only registries whose scheme is remembered).
+bool NamesPort(const std::string& authority) {
+  const std::optional<http::Url> url = http::ParseUrl("https://" + authority);
+  return url && !url->port.empty();
+}
+
 }  // namespace
 
 Endpoints::Endpoints(const RegistryOptions& options, const std::optional<ImageRef>& ref,
@@ -40,8 +46,7 @@ Endpoints::Endpoints(const RegistryOptions& options, const std::optional<ImageRe
 // plain HTTP: one port speaks one protocol, so the order changes only what the failed attempt
 // costs (a round trip, not loading OpenSSL for a handshake).
 std::string Endpoints::FirstScheme(Endpoint& ep) const {
-  const std::optional<http::Url> url = http::ParseUrl("https://" + ep.authority);
-  if (!url || url->port.empty()) return "https";
+  if (!NamesPort(ep.authority)) return "https";
   ep.remembered = schemes_.Remembered(ep.authority);
   return ep.remembered.empty() ? "http" : ep.remembered;
 }
@@ -59,8 +64,8 @@ Endpoints::Attempt Endpoints::NextAttempt(const Endpoint& ep) {
 bool Endpoints::SwitchScheme(Endpoint& ep, const std::string& scheme, const std::string& why) {
   if (!ep.insecure || !ep.fixed_scheme.empty()) return false;
   std::lock_guard lock(mutex_);
-  if (ep.switched || ep.scheme != scheme) return ep.scheme != scheme;  // another thread did
-  ep.switched = true;
+  // Switched already (by another thread, when it switched from this scheme): true to retry.
+  if (!ep.first_failure.empty() || ep.scheme != scheme) return ep.scheme != scheme;
   ep.first_failure = (scheme == "https" ? "over TLS: " : "over plain HTTP: ") + why;
   ep.scheme = scheme == "https" ? "http" : "https";
   Logger::Get().Info(scheme == "https" ? "registry-plain-http" : "registry-tls",
@@ -72,7 +77,8 @@ void Endpoints::SchemeAnswered(Endpoint& ep, const std::string& scheme) {
   std::lock_guard lock(mutex_);
   if (ep.scheme_known) return;
   ep.scheme_known = true;
-  if (ep.insecure && ep.fixed_scheme.empty() && scheme != ep.remembered) {
+  if (ep.insecure && ep.fixed_scheme.empty() && NamesPort(ep.authority) &&
+      scheme != ep.remembered) {
     schemes_.Remember(ep.authority, scheme);
   }
 }

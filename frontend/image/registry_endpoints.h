@@ -31,8 +31,8 @@ struct Endpoint {
   // Learned while pulling; guarded by Endpoints' mutex.
   std::string scheme;
   bool scheme_known = false;  // it answered in `scheme`, or that is fixed: no other is tried
-  bool switched = false;      // the first scheme failed: `scheme` is the last try
-  std::string first_failure;  // then: how ("over plain HTTP: ..."), for the last try's error
+  std::string first_failure;  // how the first scheme failed ("over TLS: ..."): `scheme` is then
+                              // the last try
   std::string remembered;     // the scheme the store's cache says it answered in last, or ""
   std::string authorization;  // "Authorization: ..." for this endpoint's origin
   bool down = false;
